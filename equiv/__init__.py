@@ -1,0 +1,14 @@
+"""equiv: an interactive explorer for E(3)-equivariant neural networks on molecules.
+
+Layers, each importing only those below it:
+
+1. ``equiv.o3``: rotations and irreps (math).
+2. ``equiv.molecules`` and ``equiv.data``: molecules and data sets.
+3. ``equiv.graphs`` and ``equiv.models``: molecular graphs and the GVP, NequIP and MLP models.
+4. ``equiv.training`` and ``equiv.runs``: training and the run store.
+5. ``equiv.views``: 3D scenes and plotly figures.
+
+``pages/``, ``app.py`` and ``equiv.cli`` sit on top and only call into these.
+"""
+
+__version__ = "0.1.0"

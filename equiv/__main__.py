@@ -1,0 +1,7 @@
+"""``python -m equiv``: the command line."""
+
+import sys
+
+from equiv.cli import main
+
+sys.exit(main())

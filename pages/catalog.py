@@ -1,0 +1,23 @@
+"""The app's pages: one place that app.py (navigation) and the home page (links) both read.
+
+A page is listed here only once it works; later features add their entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str  # script path relative to the repository root
+    title: str
+    icon: str
+    url_path: str
+    blurb: str
+
+
+HOME = PageInfo("pages/home.py", "Home", ":material/home:", "", "What this app is for.")
+
+#: The feature pages, in menu order (the home page is separate).
+PAGES: list[PageInfo] = []
