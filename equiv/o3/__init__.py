@@ -20,6 +20,7 @@ from equiv.o3.irreps import (
     vector_to_l1,
     wigner_D,
 )
+from equiv.o3.paths import TensorProductPath, uvu_paths
 from equiv.o3.rotations import (
     as_tensor,
     axis_angle_to_matrix,
@@ -43,6 +44,7 @@ __all__ = [
     "OuterProductDecomposition",
     "OuterProductPart",
     "TensorProductDecomposition",
+    "TensorProductPath",
     "as_irrep",
     "as_tensor",
     "axis_angle_to_matrix",
@@ -67,6 +69,7 @@ __all__ = [
     "sphere_grid",
     "spherical_function",
     "spherical_harmonics",
+    "uvu_paths",
     "vector_to_l1",
     "wigner_D",
 ]

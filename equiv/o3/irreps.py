@@ -19,7 +19,7 @@ Example:
     >>> dec = decompose_outer_product(torch.tensor([1., 2., 3.]), torch.tensor([4., 5., 6.]))
     >>> [str(p.irrep) for p in dec.parts]
     ['0e', '1e', '2e']
-    >>> float(dec.trace.components[0] * 3**0.5)  # a·b
+    >>> round(float(dec.trace.components[0]) * 3**0.5, 4)  # a·b
     32.0
 """
 
