@@ -1,0 +1,98 @@
+"""Self-describing checkpoints: architecture, config, weights, dtype and a format version.
+
+A checkpoint is a ``torch.save`` file holding only plain data (loaded with ``weights_only=True``)::
+
+    {"format": "equiv-checkpoint", "format_version": 1, "kind": "nequip",
+     "config": {...}, "dtype": "float32", "state_dict": {...}, "metadata": {...}}
+
+``metadata`` is free-form JSON-like data (training data set, metrics, ...).
+
+Example:
+    >>> import tempfile, os
+    >>> from equiv.models import build_model
+    >>> m = build_model("gvp", scalar_channels=8, vector_channels=4)
+    >>> path = os.path.join(tempfile.mkdtemp(), "gvp.pt")
+    >>> _ = save_checkpoint(m, path, {"note": "untrained"})
+    >>> load_checkpoint(path).metadata["note"]
+    'untrained'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from equiv.errors import EquivError
+from equiv.models.base import EnergyModel
+from equiv.models.registry import model_from_config
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_FORMAT_VERSION", "CheckpointError", "LoadedCheckpoint",
+           "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_FORMAT = "equiv-checkpoint"
+CHECKPOINT_FORMAT_VERSION = 1
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class CheckpointError(EquivError):
+    """A file is not an equiv checkpoint, is damaged, or has another format version."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: EnergyModel
+    metadata: dict[str, Any]
+    path: Path
+
+
+def save_checkpoint(model: EnergyModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (any dtype/device; stored on CPU) and ``metadata`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = next(model.parameters()).dtype
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "kind": model.kind,
+        "config": model.config.to_dict(),
+        "dtype": str(dtype).removeprefix("torch."),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": metadata or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """Rebuild the model of a checkpoint (in its saved dtype unless ``dtype`` is given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged file, not a torch file, unsafe content
+        raise CheckpointError(f"{path.name} is not a readable equiv checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path.name} is not an equiv checkpoint")
+    version = payload.get("format_version")
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path.name} has checkpoint format version {version}; this equiv reads version "
+            f"{CHECKPOINT_FORMAT_VERSION}. Retrain the model, or use the equiv version that wrote it."
+        )
+    saved_dtype = _DTYPES.get(payload.get("dtype", "float32"), torch.float32)
+    model = model_from_config(payload["kind"], payload["config"], dtype=saved_dtype, seed=None)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path.name}: weights do not match its config ({str(exc).splitlines()[0]})") from None
+    model = model.to(device=device, dtype=dtype or saved_dtype)
+    model.eval()
+    return LoadedCheckpoint(model, dict(payload.get("metadata", {})), path)

@@ -1,0 +1,348 @@
+"""The three models behind one interface: (non-)equivariance, forces, batching, locality, checkpoints.
+
+Equivariant models are held to 1e-10 relative in float64 and 1e-4 in float32 (TF32 off).
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from equiv.errors import EquivError
+from equiv.graphs import AtomsBatch
+from equiv.models import (
+    CHECKPOINT_FORMAT_VERSION,
+    PRESETS,
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
+from equiv.models.equivariance import equivariance_report, relative_error
+from equiv.molecules import Molecule, load_molecule
+from equiv.o3 import random_rotation, reflection, wigner_D
+
+SMALL = {
+    "gvp": dict(scalar_channels=8, vector_channels=4, n_layers=2),
+    "nequip": dict(channels=4, n_layers=2, radial_hidden=(16,)),
+}
+EQUIVARIANT = [
+    ("gvp", {}),
+    ("nequip", {"l_max": 0}),
+    ("nequip", {"l_max": 1}),
+    ("nequip", {"l_max": 2}),
+    ("nequip", {"l_max": 3}),
+    ("nequip", {"l_max": 2, "parity": False}),
+    ("nequip", {"l_max": 2, "resnet": True}),
+]
+
+
+def small_model(name, dtype=torch.float64, numbers=None, **overrides):
+    kind = PRESETS[name].kind
+    return build_model(name, dtype=dtype, numbers=numbers, **{**SMALL.get(kind, {}), **overrides})
+
+
+def run(model, molecules, dtype=torch.float64):
+    return model(AtomsBatch.from_molecules(molecules, dtype=dtype))
+
+
+@pytest.fixture(scope="module")
+def ethanol():
+    return load_molecule("ethanol")
+
+
+@pytest.fixture(scope="module")
+def aspirin():
+    return load_molecule("aspirin")
+
+
+def _label(p):
+    return "-".join(f"{k}={v}" for k, v in p.items()) or "default"
+
+
+# -- equivariance --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,overrides", EQUIVARIANT, ids=[f"{n}-{_label(o)}" for n, o in EQUIVARIANT])
+def test_equivariance_float64(aspirin, name, overrides):
+    model = small_model(name, numbers=aspirin.numbers, **overrides)
+    reflections = overrides.get("parity", True)
+    rep = equivariance_report(model, aspirin, trials=3, reflections=reflections, seed=1)
+    for out in ("energy", "forces", "atom_vectors"):
+        for kind in ("rotation", "translation", "permutation") + (("reflection",) if reflections else ()):
+            assert rep[out][kind] < 1e-10, (out, kind, rep[out][kind])
+    # The outputs are not trivially zero (a zero output would pass any equivariance test).
+    out = run(model, [aspirin])
+    assert out["forces"].norm() > 1e-3
+    if overrides.get("l_max", 2) > 0:
+        assert out["atom_vectors"].norm() > 1e-3
+
+
+@pytest.mark.parametrize("name,overrides", [("gvp", {}), ("nequip", {"l_max": 2})])
+def test_equivariance_float32(aspirin, name, overrides):
+    model = small_model(name, dtype=torch.float32, numbers=aspirin.numbers, **overrides)
+    rep = equivariance_report(model, aspirin, trials=3, reflections=True, seed=2)
+    for out in ("energy", "forces", "atom_vectors"):
+        for kind in ("rotation", "translation", "permutation", "reflection"):
+            assert rep[out][kind] < 1e-4, (out, kind, rep[out][kind])
+
+
+def test_nequip_without_parity_is_only_so3(aspirin):
+    # Rotations: exact. Reflections: the cross-product paths (1 ⊗ 1 → 1, labelled even) break O(3):
+    # at once for atom_vectors, and from the third layer on for the energy (a triple product).
+    model = small_model("nequip", numbers=aspirin.numbers, l_max=2, parity=False, n_layers=3)
+    rep = equivariance_report(model, aspirin, trials=3, reflections=True, seed=3)
+    assert rep["forces"]["rotation"] < 1e-10
+    assert rep["atom_vectors"]["reflection"] > 1e-4
+    assert rep["forces"]["reflection"] > 1e-6
+
+
+def test_mlp_is_not_equivariant_untrained(aspirin):
+    model = build_model("mlp", dtype=torch.float64, numbers=aspirin.numbers)
+    rep = equivariance_report(model, aspirin, trials=3, seed=4)
+    assert rep["forces"]["rotation"] > 1e-2 and rep["atom_vectors"]["rotation"] > 1e-2
+    assert rep["energy_change_mev"]["rotation"] > 1e-3
+    assert rep["forces"]["translation"] < 1e-10  # centred coordinates: translation invariant
+    assert rep["forces"]["permutation"] > 1e-2
+
+
+def _rmd17(molecule, n, rmd17_dir):
+    path = rmd17_dir / f"rmd17_{molecule}_train_01.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    d = np.load(path)
+    kcal = 0.0433641043
+    return d["nuclear_charges"], d["coords"][:n], d["energies"][:n] * kcal, d["forces"][:n] * kcal
+
+
+def test_mlp_with_rotation_augmentation_still_not_equivariant():
+    from tests.conftest import RMD17_DIR
+
+    z, pos, e, f = _rmd17("ethanol", 64, RMD17_DIR)
+    torch.manual_seed(0)
+    model = build_model("mlp", dtype=torch.float64, numbers=z, augment_rotations=True, hidden=(64, 64))
+    batch = AtomsBatch.from_arrays([z] * len(pos), list(pos), energy=e - e.mean(), forces=list(f))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        out = model(batch)
+        loss = ((out["energy"] - batch.energy) ** 2).mean() + 10 * ((out["forces"] - batch.forces) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < first  # it trained (with rotations drawn afresh every step)
+    mol = Molecule(z, pos[0], "ethanol")
+    rep = equivariance_report(model, mol, trials=5, seed=5)
+    assert rep["forces"]["rotation"] > 1e-2, rep["forces"]
+    assert model.training is True  # the report restores the mode
+
+
+def test_hidden_features_rotate_with_wigner_D(ethanol):
+    model = small_model("nequip", numbers=ethanol.numbers, l_max=2, n_layers=3)
+    R = random_rotation(generator=torch.Generator().manual_seed(6))
+    f0 = run(model, [ethanol])["features"]
+    f1 = run(model, [ethanol.rotated(R.numpy())])["features"]
+    assert set(f0) == {"0e", "0o", "1e", "1o", "2e", "2o"}  # 0o first appears in layer 3
+    for ir, h in f0.items():
+        expected = h @ wigner_D(ir, R).T  # [n_atoms, mul, 2l+1]
+        assert relative_error(f1[ir], expected) < 1e-10, ir
+        assert h.norm() > 0 or ir.startswith("0o")
+    gvp = small_model("gvp", numbers=ethanol.numbers)
+    g0 = run(gvp, [ethanol])["features"]
+    g1 = run(gvp, [ethanol.rotated(R.numpy())])["features"]
+    assert relative_error(g1["1o"], g0["1o"] @ R.T) < 1e-10
+    assert relative_error(g1["0e"], g0["0e"]) < 1e-10
+
+
+# -- forces -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gvp", "nequip", "mlp"])
+def test_forces_match_finite_differences(ethanol, name):
+    model = small_model(name, numbers=ethanol.numbers)
+    model.eval()
+    forces = run(model, [ethanol])["forces"].numpy()
+    h = 1e-5
+    fd = np.zeros_like(forces)
+    for a in range(ethanol.n_atoms):
+        for k in range(3):
+            plus, minus = ethanol.positions.copy(), ethanol.positions.copy()
+            plus[a, k] += h
+            minus[a, k] -= h
+            e_plus = run(model, [ethanol.with_positions(plus)])["energy"].item()
+            e_minus = run(model, [ethanol.with_positions(minus)])["energy"].item()
+            fd[a, k] = -(e_plus - e_minus) / (2 * h)
+    assert np.abs(forces - fd).max() < 1e-7 * max(1.0, np.abs(forces).max())
+    assert np.abs(forces).max() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["gvp", "nequip", "mlp"])
+def test_forces_in_eval_and_train_mode(ethanol, name):
+    model = small_model(name, numbers=ethanol.numbers)
+    model.eval()
+    out = run(model, [ethanol])
+    assert out["forces"].shape == (ethanol.n_atoms, 3) and not out["forces"].requires_grad
+    model.train()
+    out = run(model, [ethanol])
+    loss = (out["forces"] ** 2).sum() + out["energy"].sum() ** 2
+    loss.backward()  # the force loss reaches the weights (double backward)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+# -- batching and locality -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gvp", "nequip"])
+def test_batch_equals_single(name):
+    mols = [load_molecule(k) for k in ("water", "ethanol", "aspirin", "uracil")]
+    model = small_model(name, numbers=np.concatenate([m.numbers for m in mols]))
+    batched = run(model, mols)
+    offset = 0
+    for i, m in enumerate(mols):
+        single = run(model, [m])
+        sl = slice(offset, offset + m.n_atoms)
+        assert abs(batched["energy"][i] - single["energy"][0]) < 1e-12 * max(1, abs(single["energy"][0]))
+        assert (batched["forces"][sl] - single["forces"]).abs().max() < 1e-12
+        assert (batched["atom_vectors"][sl] - single["atom_vectors"]).abs().max() < 1e-12
+        offset += m.n_atoms
+
+
+def test_mlp_batch_equals_single(ethanol):
+    model = build_model("mlp", dtype=torch.float64, numbers=ethanol.numbers)
+    R = random_rotation(generator=torch.Generator().manual_seed(9)).numpy()
+    mols = [ethanol, ethanol.rotated(R)]
+    batched = run(model, mols)
+    for i, m in enumerate(mols):
+        assert abs(batched["energy"][i] - run(model, [m])["energy"][0]) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["gvp", "nequip"])
+def test_locality_far_apart_molecules_add(name):
+    a, b = load_molecule("ethanol"), load_molecule("water")
+    model = small_model(name, numbers=np.concatenate([a.numbers, b.numbers]), r_max=4.0)
+    far = b.translated([30.0, 0.0, 0.0])  # far beyond r_max
+    combined = Molecule(np.concatenate([a.numbers, far.numbers]), np.concatenate([a.positions, far.positions]), "pair")
+    e_pair = run(model, [combined])["energy"].item()
+    e_sum = run(model, [a])["energy"].item() + run(model, [b])["energy"].item()
+    assert abs(e_pair - e_sum) < 1e-12 * max(1, abs(e_sum))
+    near = b.translated([3.0, 0.0, 0.0])  # within r_max: they interact
+    combined_near = Molecule(np.concatenate([a.numbers, near.numbers]), np.concatenate([a.positions, near.positions]), "pair")
+    assert abs(run(model, [combined_near])["energy"].item() - e_sum) > 1e-8
+
+
+def test_energy_is_smooth_at_the_cutoff():
+    # A neighbour crossing r_max changes energy and forces continuously (polynomial envelope).
+    water = load_molecule("water")
+    model = small_model("nequip", numbers=water.numbers, r_max=4.0)
+    energies = []
+    for d in (3.9999, 4.0001):
+        other = water.translated([d + water.positions[:, 0].max() - water.positions[:, 0].min(), 0, 0])
+        pair = Molecule(np.concatenate([water.numbers, other.numbers]), np.concatenate([water.positions, other.positions]))
+        energies.append(run(model, [pair])["energy"].item())
+    assert abs(energies[0] - energies[1]) < 1e-9
+
+
+# -- interface details ------------------------------------------------------------------------------
+
+
+def test_unknown_element_is_a_clear_error():
+    model = small_model("gvp")  # H, C, N, O
+    sulfur = Molecule(np.array([16, 1]), np.array([[0, 0, 0], [0, 0, 1.34]]), "SH")
+    with pytest.raises(EquivError, match="also contains S"):
+        run(model, [sulfur])
+
+
+def test_mlp_refuses_other_molecules(ethanol):
+    model = build_model("mlp", numbers=ethanol.numbers)
+    with pytest.raises(EquivError, match="fixed order"):
+        run(model, [load_molecule("water")], dtype=torch.float32)
+    with pytest.raises(EquivError, match="fixed molecule"):
+        build_model("mlp")
+
+
+def test_registry_paper_configuration():
+    cfg = PRESETS["nequip-paper"].overrides
+    assert cfg["n_layers"] == 5 and cfg["channels"] == 64 and cfg["l_max"] == 3 and cfg["r_max"] == 4.0
+    assert cfg["radial_hidden"] == (64, 64, 64) and cfg["n_basis"] == 8 and cfg["cutoff_p"] == 6
+    with pytest.raises(EquivError, match="unknown model"):
+        build_model("transformer")
+
+
+def test_energy_normalization_is_applied(ethanol):
+    model = small_model("nequip", numbers=ethanol.numbers)
+    e0 = run(model, [ethanol])["energy"].item()
+    n_species = model.n_species
+    model.set_energy_normalization(torch.arange(n_species, dtype=torch.float64), 2.0)
+    species = model.species_index(torch.tensor(ethanol.numbers))
+    expected_shift = float(torch.arange(n_species, dtype=torch.float64)[species].sum())
+    assert abs(run(model, [ethanol])["energy"].item() - (2 * e0 + expected_shift)) < 1e-10
+
+
+def test_seeded_builds_are_identical():
+    a = build_model("nequip", channels=4, seed=3)
+    b = build_model("nequip", channels=4, seed=3)
+    c = build_model("nequip", channels=4, seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gvp", "nequip", "mlp"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_checkpoint_round_trip_is_exact(tmp_path, ethanol, name, dtype):
+    model = small_model(name, dtype=dtype, numbers=ethanol.numbers)
+    model.set_energy_normalization(torch.linspace(-10, -1, model.n_species), 0.7)
+    path = save_checkpoint(model, tmp_path / f"{name}.pt", {"data": "test"})
+    loaded = load_checkpoint(path)
+    assert loaded.metadata == {"data": "test"}
+    assert type(loaded.model) is type(model) and loaded.model.config == model.config
+    a, b = run(model.eval(), [ethanol], dtype), run(loaded.model, [ethanol], dtype)
+    for k in ("energy", "forces", "atom_vectors"):
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_version_and_garbage(tmp_path, ethanol):
+    model = small_model("gvp")
+    path = save_checkpoint(model, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = CHECKPOINT_FORMAT_VERSION + 1
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="format version"):
+        load_checkpoint(tmp_path / "future.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an equiv checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+
+def test_equivariance_cli_json():
+    def cli(model):
+        r = subprocess.run(
+            [sys.executable, "-m", "equiv", "equivariance", "--model", model, "--molecule", "aspirin",
+             "--dtype", "float64", "--trials", "2", "--reflections", "--json"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    for model in ("nequip", "gvp"):
+        rep = cli(model)
+        assert rep["dtype"] == "float64"
+        for out in ("energy", "forces", "atom_vectors"):
+            assert set(rep[out]) == {"rotation", "translation", "permutation", "reflection"}
+            assert max(rep[out].values()) < 1e-10, (model, out, rep[out])
+    rep = cli("mlp")
+    assert rep["forces"]["rotation"] > 1e-2 and rep["atom_vectors"]["rotation"] > 1e-2
