@@ -43,7 +43,8 @@ def radius_graph(positions: torch.Tensor, graph_index: torch.Tensor, r_max: floa
 
 def edge_vectors(positions: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
     """``r_ij = pos[j] − pos[i]`` ``[n_edges, 3]`` (Å), differentiable in the positions."""
-    return positions[edge_index[1]] - positions[edge_index[0]]
+    # index_select rather than fancy indexing: its backward is a fast index_add.
+    return positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0])
 
 
 def sum_per_graph(values: torch.Tensor, graph_index: torch.Tensor, n_graphs: int) -> torch.Tensor:

@@ -155,8 +155,8 @@ class GVPConvLayer(nn.Module):
         envelope: torch.Tensor,
     ) -> ScalarVector:
         i, j = edge_index  # receiver, neighbour
-        ms = torch.cat([s[j], edge_s, s[i]], dim=-1)  # [n_edges, 2 ns + es]
-        mV = torch.cat([V[j], edge_V, V[i]], dim=-2)  # [n_edges, 2 nv + ev, 3]
+        ms = torch.cat([s.index_select(0, j), edge_s, s.index_select(0, i)], dim=-1)  # [n_edges, 2 ns + es]
+        mV = torch.cat([V.index_select(0, j), edge_V, V.index_select(0, i)], dim=-2)  # [n_edges, 2 nv + ev, 3]
         for gvp in self.message:
             ms, mV = gvp(ms, mV)
         ms = ms * envelope[:, None]

@@ -38,6 +38,7 @@ from torch.nn import functional as F
 
 from equiv.graphs import AtomsBatch, edge_vectors
 from equiv.models.base import EnergyModel, ModelConfig
+from equiv.models.fused_tp import FusedChannelwiseTP, from_channel_major, fusable, to_channel_major
 from equiv.models.radial import RadialEmbedding
 from equiv.o3 import l1_to_vector, uvu_paths
 
@@ -75,6 +76,7 @@ class Interaction(nn.Module):
         radial_hidden: tuple[int, ...],
         avg_num_neighbors: float,
         resnet: bool,
+        fused: bool = True,
     ):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -100,6 +102,8 @@ class Interaction(nn.Module):
             shared_weights=False,
             internal_weights=False,
         )
+        # The same tensor product, evaluated in two fused kernels instead of one einsum per path.
+        self.fused_tp = FusedChannelwiseTP(self.tp) if fused and fusable(self.tp) else None
         self.radial_mlp = e3nn_nn.FullyConnectedNet([n_basis, *radial_hidden, self.tp.weight_numel], F.silu)
         self.linear_2 = o3.Linear(irreps_mid, conv_out)
         self.self_connection = o3.FullyConnectedTensorProduct(self.irreps_in, f"{n_species}x0e", conv_out)
@@ -117,9 +121,16 @@ class Interaction(nn.Module):
         i, j = edge_index  # receiver, neighbour
         x = self.linear_1(h)  # [n_atoms, dim_in]
         weights = self.radial_mlp(edge_radial)  # [n_edges, weight_numel]
-        messages = self.tp(x[j], edge_sh, weights)  # [n_edges, dim_mid]
-        agg = torch.zeros(h.shape[0], messages.shape[1], dtype=h.dtype, device=h.device)
-        agg = agg.index_add_(0, i, messages) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
+        if self.fused_tp is not None:
+            x_cm = to_channel_major(x, self.irreps_in)  # [n_atoms, C, D_in]
+            messages = self.fused_tp.forward_channel_major(x_cm.index_select(0, j), edge_sh, weights)  # [n_edges, C, D_mid]
+            agg = torch.zeros(h.shape[0], *messages.shape[1:], dtype=h.dtype, device=h.device)
+            agg = agg.index_add_(0, i, messages)  # [n_atoms, C, D_mid]
+            agg = from_channel_major(agg, self.tp.irreps_out, self.fused_tp.column_start) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
+        else:
+            messages = self.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, dim_mid]
+            agg = torch.zeros(h.shape[0], messages.shape[1], dtype=h.dtype, device=h.device)
+            agg = agg.index_add_(0, i, messages) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
         out = self.linear_2(agg) + self.self_connection(h, one_hot)  # [n_atoms, dim_conv_out]
         out = self.gate(out)  # [n_atoms, dim_out]
         return h + out if self.resnet else out
@@ -138,6 +149,9 @@ class NequIPConfig(ModelConfig):
         radial_hidden: hidden layer widths of the radial MLP.
         avg_num_neighbors: the neighbour sum is divided by its square root.
         resnet: add residual connections where irreps allow.
+        fused_tensor_product: evaluate the convolution's e3nn TensorProduct with the fused
+            kernel of :mod:`equiv.models.fused_tp` (same numbers, ~3× faster on CPU); False uses
+            e3nn's own per-path evaluation.
     """
 
     l_max: int = 2
@@ -150,6 +164,7 @@ class NequIPConfig(ModelConfig):
     radial_hidden: tuple[int, ...] = (64, 64)
     avg_num_neighbors: float = 10.0
     resnet: bool = False
+    fused_tensor_product: bool = True
 
 
 class NequIP(EnergyModel):
@@ -172,7 +187,7 @@ class NequIP(EnergyModel):
         for _ in range(config.n_layers):
             layer = Interaction(
                 irreps, self.irreps_hidden, self.irreps_edge, self.n_species, config.n_basis,
-                tuple(config.radial_hidden), config.avg_num_neighbors, config.resnet,
+                tuple(config.radial_hidden), config.avg_num_neighbors, config.resnet, config.fused_tensor_product,
             )
             layers.append(layer)
             irreps = layer.irreps_out
