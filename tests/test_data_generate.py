@@ -157,3 +157,18 @@ def test_cli_generate_from_smiles_to_extxyz(tmp_path, capsys):
     assert ds.n_frames == 12 and ds.formula == "CH4O" and ds.metadata.level_of_theory == "GFN2-xTB"
     assert main(["data", "generate", "--smiles", "CO", *TINY, "--json"]) == 2
     assert "give --out" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+
+
+def test_make_run_generates_the_default_data_set_first():
+    import shutil
+
+    from tests.conftest import REPO_ROOT
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    r = subprocess.run(["make", "-n", "run"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    generate = next(i for i, line in enumerate(lines) if "equiv data generate --molecule ethanol" in line)
+    streamlit = next(i for i, line in enumerate(lines) if "streamlit run app.py" in line)
+    assert generate < streamlit and "--if-missing" in lines[generate]

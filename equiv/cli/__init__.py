@@ -23,6 +23,8 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES: list[str] = [
     "decompose",
     "molecules",
+    "data",
+    "runs",
 ]
 
 
