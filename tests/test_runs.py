@@ -307,3 +307,19 @@ def test_cli_subcommand_help(capsys):
         with pytest.raises(SystemExit) as exc:
             main(["data", verb, "--help"])
         assert exc.value.code == 0 and "--json" in capsys.readouterr().out
+
+
+def test_heartbeat_thread_sees_cancel_and_loss(store):
+    from equiv.runs import Heartbeat
+
+    run = store.mark_running(store.create("train", {}).id)
+    with Heartbeat(store, run.id, every_s=0.02) as beat:
+        beat.report(0.25, "epoch 3 of 12")
+        wait_for(lambda: store.get(run.id).message == "epoch 3 of 12", what="a beat")
+        assert not beat.cancel_requested.is_set()
+        store.request_cancel(run.id)
+        assert beat.cancel_requested.wait(10)
+    other = store.mark_running(store.create("train", {}).id)
+    with Heartbeat(store, other.id, every_s=0.02) as beat:
+        store.fail(other.id, "reaped")
+        assert beat.lost.wait(10)

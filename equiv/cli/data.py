@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 import time
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 print(f"{path} exists; nothing to do")
             return 0
         raise DataError(f"{path} exists; use --force to replace it, or --out for another file")
-    config = {"molecule": args.molecule or args.smiles, "smiles": args.smiles, **settings.__dict__,
+    config = {"molecule": args.molecule or args.smiles, "smiles": args.smiles, **asdict(settings),
               "out": str(path)}
     store = RunStore()
     run = store.create("generate", config, molecule=args.molecule or args.smiles)

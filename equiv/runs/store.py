@@ -150,6 +150,9 @@ class RunStore:
         while True:
             try:
                 with contextlib.closing(self._connect()) as conn:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version == SCHEMA_VERSION:
+                        return  # set up already: opening the store costs no write
                     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                         conn.execute("PRAGMA journal_mode = WAL")
                     conn.execute("BEGIN IMMEDIATE")
