@@ -9,11 +9,12 @@ STAMP  := $(VENV)/.equiv-installed
 PORT   ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test setup clean-venv help
+.PHONY: run test setup data clean-venv help
 
 help:
 	@echo "make run    set up .venv if needed and start the app on http://localhost:$(PORT)"
 	@echo "make test   set up .venv if needed and run the whole test suite"
+	@echo "make data   generate the default data set (ethanol, GFN2-xTB, 2,000 frames) if it is missing"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "equiv needs Python 3.10 or newer")'
@@ -26,7 +27,12 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-run: setup
+# The app's embedded default data set, made on this machine (about a minute, once): GFN2-xTB
+# molecular dynamics of ethanol into the data home (EQUIV_HOME), where `xtb:ethanol` finds it.
+data: setup
+	$(VENV)/bin/equiv data generate --molecule ethanol --frames 2000 --temperature 500 --seed 0 --if-missing
+
+run: setup data
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address localhost
 
 test: setup

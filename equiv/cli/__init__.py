@@ -24,6 +24,8 @@ COMMAND_MODULES: list[str] = [
     "decompose",
     "molecules",
     "equivariance",
+    "data",
+    "runs",
 ]
 
 

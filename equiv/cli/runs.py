@@ -1,0 +1,124 @@
+"""``equiv runs``: the run store (every training run, sweep member and data generation).
+
+  equiv runs list [--status running] [--json]
+  equiv runs show ID [--json]
+  equiv runs cancel ID [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from equiv.cli.output import add_json_flag, format_table, print_json
+from equiv.cli.progress import format_seconds
+from equiv.errors import RunError
+from equiv.runs import KINDS, STATUSES, Run, RunStore
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list, show and cancel runs", description=__doc__,
+                       epilog="Every verb has --help and --json (one JSON object on stdout). The store is "
+                              "runs.sqlite in the data home (EQUIV_HOME).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+
+    ls = verbs.add_parser("list", help="runs, newest first")
+    ls.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    ls.add_argument("--kind", choices=KINDS, help="only runs of this kind")
+    ls.add_argument("--model", help="only runs of this model")
+    ls.add_argument("--molecule", help="only runs on this molecule")
+    ls.add_argument("--group", help="only runs of this sweep or group")
+    ls.add_argument("--limit", type=int, help="at most this many")
+    add_json_flag(ls)
+    ls.set_defaults(func=run_list)
+
+    show = verbs.add_parser("show", help="one run with its per-epoch errors")
+    show.add_argument("id", type=int)
+    add_json_flag(show)
+    show.set_defaults(func=run_show)
+
+    cancel = verbs.add_parser("cancel", help="cancel a queued run, or ask a running one to stop")
+    cancel.add_argument("id", type=int)
+    add_json_flag(cancel)
+    cancel.set_defaults(func=run_cancel)
+
+
+def _when(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _result(run: Run) -> str:
+    if run.status in ("failed", "cancelled"):
+        return (run.error or run.status)[:60]
+    metrics = run.test_metrics or {}
+    if "force_mae_mev_per_a" in metrics:
+        return f"F {metrics['force_mae_mev_per_a']:.1f} meV/Å, E {metrics.get('energy_mae_mev', float('nan')):.1f} meV"
+    if run.status == "running":
+        return run.message or (f"{run.progress:.0%}" if run.progress is not None else "")
+    return ""
+
+
+def run_list(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise RunError("--limit must be 1 or more")
+    runs = RunStore().list_runs(status=args.status, kind=args.kind, model=args.model, molecule=args.molecule,
+                                group_id=args.group, limit=args.limit)
+    if args.json:
+        print_json({"runs": [r.to_dict() for r in runs]})
+        return 0
+    if not runs:
+        print("no runs")
+        return 0
+    rows = [[r.id, r.kind, r.status, r.model or "-", r.molecule or "-", r.device, _when(r.created_at),
+             "-" if r.seconds is None else format_seconds(r.seconds), _result(r)] for r in runs]
+    print(format_table(rows, ["id", "kind", "status", "model", "molecule", "device", "created", "time", "result"]))
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    store = RunStore()
+    run = store.get(args.id)
+    epochs = store.epochs(args.id)
+    if args.json:
+        print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]})
+        return 0
+    fields = [("id", run.id), ("kind", run.kind), ("status", run.status), ("model", run.model),
+              ("molecule", run.molecule), ("device", run.device), ("group", run.group_id),
+              ("created", _when(run.created_at)), ("started", _when(run.started_at)),
+              ("finished", _when(run.finished_at)),
+              ("time", "-" if run.seconds is None else format_seconds(run.seconds)),
+              ("worker", f"pid {run.pid} on {run.host}" if run.pid else "-"),
+              ("data set", (run.dataset or {}).get("name", "-")), ("checkpoint", run.checkpoint_path),
+              ("error", run.error), ("cancel requested", run.cancel_requested)]
+    print(format_table([[k, "-" if v is None else v] for k, v in fields], ["field", "value"]))
+    print(f"\nconfig: {run.config}")
+    if run.test_metrics:
+        print(f"test: {run.test_metrics}")
+    if epochs:
+        print()
+        print(format_table(
+            [[e.epoch, f"{e.seconds:.1f}", "-" if e.lr is None else f"{e.lr:.2e}",
+              *("-" if v is None else f"{v:.2f}" for v in (e.train_energy_mae_mev, e.train_force_mae_mev_per_a,
+                                                          e.val_energy_mae_mev, e.val_force_mae_mev_per_a))]
+             for e in epochs],
+            ["epoch", "s", "lr", "train E MAE meV", "train F MAE meV/Å", "val E MAE meV", "val F MAE meV/Å"]))
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    store = RunStore()
+    before = store.get(args.id)
+    run = store.request_cancel(args.id)
+    if before.status == "queued":
+        action, message = "cancelled", f"run {run.id} cancelled (it had not started)"
+    elif before.status == "running":
+        action, message = "requested", f"asked run {run.id} to stop; its worker stops at its next check"
+    else:
+        action, message = "none", f"run {run.id} already {run.status}; nothing to cancel"
+    if args.json:
+        print_json({"action": action, "message": message, "run": run.to_dict()})
+    else:
+        print(message)
+    return 0

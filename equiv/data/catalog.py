@@ -1,0 +1,92 @@
+"""Which data sets are on this machine: rMD17 split files found, and generated or saved data sets
+under ``data_home()/datasets`` (what the training lab offers in its form)."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from equiv.data.generate import datasets_dir
+from equiv.data.npzfile import FORMAT_NAME
+from equiv.data.rmd17 import RMD17_LEVEL_OF_THEORY, rmd17_available, rmd17_data_dir
+from equiv.data.splits import TEST_FRACTION
+
+__all__ = ["DataSetEntry", "available_datasets"]
+
+
+@dataclass(frozen=True)
+class DataSetEntry:
+    """One data set that can be loaded now.
+
+    Attributes:
+        spec: what to pass to :func:`equiv.data.load_splits` (``rmd17:ethanol``, ``xtb:ethanol``,
+            ``file:/path/x.npz``).
+        kind: ``rmd17``, ``xtb`` or ``file``.
+        molecule, level_of_theory: from the metadata.
+        pool_size: most structures available for training + validation.
+        test_size: size of the test set.
+        path: the file or folder.
+        splits: rMD17 splits present (empty for other kinds).
+    """
+
+    spec: str
+    kind: str
+    molecule: str
+    level_of_theory: str
+    pool_size: int
+    test_size: int
+    path: str
+    splits: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "splits": list(self.splits)}
+
+
+def _npz_entry(path) -> DataSetEntry | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = json.loads(zf.read("metadata.json"))
+        if header.get("format") != FORMAT_NAME:
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            n = int(z["energies"].shape[0])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    meta = header["metadata"]
+    stem = path.stem
+    is_default = stem.startswith("xtb_") and meta.get("name") == f"xtb:{stem[4:]}"
+    test = min(n - 2, max(1, round(n * TEST_FRACTION))) if n >= 3 else 0
+    return DataSetEntry(
+        spec=f"xtb:{stem[4:]}" if is_default else f"file:{path}",
+        kind="xtb" if is_default else "file",
+        molecule=str(meta.get("molecule", "")), level_of_theory=str(meta.get("level_of_theory", "")),
+        pool_size=n - test, test_size=test, path=str(path),
+    )
+
+
+def available_datasets(data_dir: str | os.PathLike | None = None) -> list[DataSetEntry]:
+    """rMD17 molecules with split files in the rMD17 folder (``data_dir``, ``$EQUIV_RMD17_DIR`` or
+    ``data_home()/rmd17``), then the ``.npz`` data sets in ``data_home()/datasets``."""
+    out = []
+    folder = rmd17_data_dir(data_dir)
+    for name, splits in rmd17_available(data_dir).items():
+        sizes = []
+        for part in ("train", "test"):
+            try:
+                with np.load(folder / f"rmd17_{name}_{part}_{splits[0]:02d}.npz", allow_pickle=False) as z:
+                    sizes.append(int(z["energies"].shape[0]))
+            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+                break
+        if len(sizes) == 2:
+            out.append(DataSetEntry(f"rmd17:{name}", "rmd17", name, RMD17_LEVEL_OF_THEORY, sizes[0], sizes[1],
+                                    str(folder), tuple(splits)))
+    folder = datasets_dir()
+    for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        entry = _npz_entry(path)
+        if entry is not None:
+            out.append(entry)
+    return out

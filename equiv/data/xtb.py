@@ -1,0 +1,70 @@
+"""A lean ASE calculator for GFN2-xTB energies and forces on tblite's Python interface.
+
+tblite ships an ASE calculator (``tblite.ase.TBLite``); for molecular dynamics of small molecules
+its per-step overhead (ASE's float comparison of the whole state on every property request, and
+charges, dipole and bond orders unpacked after every step) costs more than the xTB calculation
+itself. This one asks tblite for the energy and gradient only, compares positions exactly, and
+restarts each SCF from the previous wavefunction, as ``TBLite`` does. Ethanol Langevin MD
+(``bench/xtb_calculator.py``): 1.54 ms per step against 2.27 ms with ``TBLite``, the same
+trajectory to 1e-11 Å after 2,000 steps.
+
+Example:
+    >>> from ase import Atoms
+    >>> atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    >>> atoms.calc = XTBCalculator()
+    >>> round(atoms.get_potential_energy(), 3), atoms.get_forces().shape
+    (-26.721, (2, 3))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
+from ase.units import Bohr, Hartree
+
+__all__ = ["XTBCalculator"]
+
+
+class XTBCalculator(Calculator):
+    """Energy (eV) and forces (eV/Å) from tblite for isolated molecules (no cell, neutral,
+    closed shell unless ``charge``/``uhf`` say otherwise)."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, method: str = "GFN2-xTB", charge: float = 0.0, uhf: int = 0, accuracy: float = 1.0):
+        super().__init__()
+        self.method, self.charge, self.uhf, self.accuracy = method, charge, uhf, accuracy
+        self._xtb = None
+        self._numbers: np.ndarray | None = None
+        self._res = None
+
+    def check_state(self, atoms, tol: float = 1e-15):
+        if self.atoms is None:
+            return list(all_changes)
+        if len(atoms) != len(self.atoms) or not np.array_equal(atoms.numbers, self.atoms.numbers):
+            return ["numbers"]
+        return [] if np.array_equal(atoms.positions, self.atoms.positions) else ["positions"]
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        from tblite.interface import Calculator as TBCalculator
+
+        Calculator.calculate(self, atoms, properties or ["energy"], system_changes)
+        if self.atoms.pbc.any():
+            raise CalculationFailed("XTBCalculator handles isolated molecules only")
+        positions = np.ascontiguousarray(self.atoms.positions, dtype=np.float64) / Bohr
+        try:
+            if self._xtb is None or not np.array_equal(self._numbers, self.atoms.numbers):
+                self._numbers = self.atoms.numbers.copy()
+                self._xtb = TBCalculator(self.method, self._numbers, positions, charge=self.charge, uhf=self.uhf)
+                self._xtb.set("verbosity", 0)
+                self._xtb.set("accuracy", self.accuracy)
+                self._res = None
+            else:
+                self._xtb.update(positions=positions)
+            self._res = self._xtb.singlepoint(self._res)
+            energy = float(self._res.get("energy")) * Hartree
+            forces = -np.asarray(self._res.get("gradient")) * (Hartree / Bohr)
+        except RuntimeError as exc:
+            self._res = None
+            raise CalculationFailed(str(exc)) from exc
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces}

@@ -1,0 +1,24 @@
+"""The run store: every run (training, sweep member, data generation) in one SQLite database
+(``data_home()/runs.sqlite``), written by several processes at once, with per-epoch metrics and
+detection of runs whose worker died."""
+
+from equiv.runs.heartbeat import Heartbeat
+from equiv.runs.process import pid_alive, process_start_time, this_host
+from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
+from equiv.runs.store import DEFAULT_STALE_AFTER_S, RunStore, default_store_path
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "DEFAULT_STALE_AFTER_S",
+    "EPOCH_METRICS",
+    "KINDS",
+    "STATUSES",
+    "EpochRecord",
+    "Heartbeat",
+    "Run",
+    "RunStore",
+    "default_store_path",
+    "pid_alive",
+    "process_start_time",
+    "this_host",
+]

@@ -1,0 +1,129 @@
+"""What the run store hands out: :class:`Run` (one row of ``runs``) and :class:`EpochRecord` (one
+row of ``epochs``). Times are Unix seconds (UTC); errors in meV and meV/Å."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["Run", "EpochRecord", "STATUSES", "ACTIVE_STATUSES", "KINDS", "EPOCH_METRICS"]
+
+#: Every status a run can have.
+STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+#: Statuses that can still change.
+ACTIVE_STATUSES = ("queued", "running")
+#: Kinds of run: a training run, a training run that is part of a sweep, a data generation.
+KINDS = ("train", "sweep_member", "generate")
+#: Per-epoch error columns (meV, meV/Å); other metrics go into ``extra``.
+EPOCH_METRICS = tuple(
+    f"{part}_{quantity}"
+    for part in ("train", "val")
+    for quantity in ("energy_mae_mev", "energy_rmse_mev", "force_mae_mev_per_a", "force_rmse_mev_per_a")
+)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run.
+
+    Attributes:
+        id: integer id, increasing in creation order.
+        kind: one of :data:`KINDS`.
+        status: one of :data:`STATUSES`.
+        config: what was asked for (JSON object).
+        dataset: data-set metadata (JSON object) or ``None`` before it is known.
+        model, molecule: copied from the config for filtering (may be ``None``).
+        device: ``cpu`` or ``cuda`` (queues are per device).
+        group_id: sweep or group id, or ``None``.
+        idempotency_key: a caller's key that makes creation happen once.
+        pid, pid_start, host: the worker process (id, start time in clock ticks, host name).
+        created_at, started_at, finished_at, heartbeat_at: Unix seconds.
+        progress: fraction done (0–1) as last reported, and ``message``, a short status line.
+        test_metrics: final metrics (JSON object) or ``None``.
+        checkpoint_path: the best checkpoint so far, or ``None``.
+        error: why it failed (or was cancelled), or ``None``.
+        cancel_requested: a cancel was asked for while it ran.
+    """
+
+    id: int
+    kind: str
+    status: str
+    config: dict[str, Any]
+    dataset: dict[str, Any] | None
+    model: str | None
+    molecule: str | None
+    device: str
+    group_id: str | None
+    idempotency_key: str | None
+    pid: int | None
+    pid_start: int | None
+    host: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    progress: float | None
+    message: str | None
+    test_metrics: dict[str, Any] | None
+    checkpoint_path: str | None
+    error: str | None
+    cancel_requested: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Run":
+        data = {f.name: row[f.name] for f in fields(cls)}
+        data["config"] = _json(data["config"]) or {}
+        data["dataset"] = _json(data["dataset"])
+        data["test_metrics"] = _json(data["test_metrics"])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time from start to finish (or to the last heartbeat while running)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or self.heartbeat_at
+        return None if end is None else max(0.0, end - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Errors after one epoch. ``seconds`` is the wall time since training started; errors are in
+    meV (energy) and meV/Å (force components); ``None`` where not measured."""
+
+    run_id: int
+    epoch: int
+    seconds: float
+    lr: float | None
+    train_energy_mae_mev: float | None
+    train_energy_rmse_mev: float | None
+    train_force_mae_mev_per_a: float | None
+    train_force_rmse_mev_per_a: float | None
+    val_energy_mae_mev: float | None
+    val_energy_rmse_mev: float | None
+    val_force_mae_mev_per_a: float | None
+    val_force_rmse_mev_per_a: float | None
+    extra: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "EpochRecord":
+        data = {f.name: row[f.name] for f in fields(cls)}
+        data["extra"] = _json(data["extra"]) or {}
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
