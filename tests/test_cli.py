@@ -70,3 +70,16 @@ def test_console_script_is_installed():
     assert path, "the `equiv` console script is not installed (pip install -e .)"
     r = subprocess.run([path, "molecules"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "aspirin" in r.stdout
+
+
+def test_equivariance_help_lists_every_preset():
+    from equiv.cli.equivariance import MODEL_NAMES
+    from equiv.models import PRESETS
+
+    assert MODEL_NAMES == list(PRESETS)
+
+
+def test_cli_starts_without_importing_torch():
+    code = "import sys; from equiv.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "False", r.stdout + r.stderr

@@ -7,7 +7,6 @@ import re
 
 from equiv.cli.output import add_json_flag, print_json
 from equiv.errors import EquivError
-from equiv.o3 import decompose_outer_product
 
 _VECTOR = re.compile(r"^\s*[-+]?[\d.]")
 
@@ -55,6 +54,8 @@ def _fmt(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from equiv.o3 import decompose_outer_product  # torch: imported only when the command runs
+
     dec = decompose_outer_product(parse_vector(args.a), parse_vector(args.b))
     if args.json:
         print_json(dec.to_dict())

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from equiv.cli.output import add_json_flag, format_table, print_json
-from equiv.models import build_model, load_checkpoint, preset_names
-from equiv.models.equivariance import OUTPUTS, equivariance_report
 from equiv.molecules import LIBRARY, load_molecule
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: Model presets offered in --help (tests check this matches equiv.models.PRESETS; torch is
+#: imported only when the command runs, so every `equiv` command starts fast).
+MODEL_NAMES = ["mlp", "gvp", "nequip", "nequip-l0", "nequip-l1", "nequip-l2", "nequip-l3", "nequip-paper"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,10 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "largest energy change in meV."
         ),
     )
-    p.add_argument("--model", default="nequip", choices=preset_names(), help="model preset (untrained unless --checkpoint)")
+    p.add_argument("--model", default="nequip", metavar="NAME",
+                   help=f"model preset, untrained unless --checkpoint: {', '.join(MODEL_NAMES)} (default nequip)")
     p.add_argument("--checkpoint", help="a checkpoint file to test instead of an untrained preset")
     p.add_argument("--molecule", default="aspirin", choices=list(LIBRARY), help="library molecule")
-    p.add_argument("--dtype", default="float64", choices=list(_DTYPES))
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument("--trials", type=int, default=5, help="random transformations of each kind")
     p.add_argument("--reflections", action="store_true", help="also test improper rotations")
     p.add_argument("--seed", type=int, default=0, help="seed of the random transformations and the untrained weights")
@@ -37,9 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from equiv.models import build_model, load_checkpoint
+    from equiv.models.equivariance import OUTPUTS, equivariance_report
+
     torch.backends.cuda.matmul.allow_tf32 = False
     molecule = load_molecule(args.molecule)
-    dtype = _DTYPES[args.dtype]
+    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     if args.checkpoint:
         model = load_checkpoint(args.checkpoint, dtype=dtype).model
     else:
