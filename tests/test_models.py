@@ -352,7 +352,7 @@ def test_equivariance_cli_json():
 def test_fast_nequip_equals_e3nn_reference(aspirin, overrides):
     # The fast evaluation must compute exactly what the plain e3nn modules compute, same weights.
     fast = small_model("nequip", numbers=aspirin.numbers, **overrides)
-    reference = small_model("nequip", numbers=aspirin.numbers, fused_tensor_product=False, **overrides)
+    reference = small_model("nequip", numbers=aspirin.numbers, fast=False, **overrides)
     reference.load_state_dict(fast.state_dict())
     a, b = run(fast, [aspirin]), run(reference, [aspirin])
     for k in ("energy", "forces", "atom_vectors"):
