@@ -190,8 +190,14 @@ def outer_product_section() -> None:
             if part.name == "antisymmetric":
                 st.caption("spherical components = (a × b)/√2, a pseudovector (1e)")
             table(part_components_table(part), f"irreps_components_{part.name}", {"value": "%.6f"})
+    checks = outer_product_checks(dec)
+    total = checks[0]  # T + A + S = a bᵀ
+    st.markdown(
+        f"**T + A + S = a bᵀ**: max abs error {total.error:.1e} (tolerance {total.tolerance:.0e}) "
+        + ("— pass" if total.passed else "— **FAIL**")
+    )
     st.markdown("**Checks**")
-    show_checks(outer_product_checks(dec), "irreps_outer_checks")
+    show_checks(checks, "irreps_outer_checks")
     with st.expander("Common mistakes (the seminar slides had these)"):
         st.markdown(
             r"""
@@ -236,6 +242,13 @@ def rotate_section() -> None:
             "part does not: (−a) × (−b) = a × b, so it is a pseudovector (1e), and D¹ of 1e has no sign flip. "
             "The trace (0e) and the symmetric traceless part (2e) are even too."
         )
+    rotated = decompose_outer_product(R @ a, R @ b)
+    zmax = float(rotated.outer.abs().max())
+    st.markdown("**The parts of (R a)(R b)ᵀ**: each is R part(a, b) Rᵀ, a part of the same kind")
+    for col, part in zip(st.columns(3), rotated.parts):
+        with col:
+            chart(matrix_heatmap(part.matrix, XYZ, XYZ, title=f"{PART_HEADINGS[part.name].split(' · ')[0]} ({part.irrep})",
+                                 zmax=zmax, height=250), f"irreps_rotated_part_{part.name}")
     left, right = st.columns([2.2, 1])
     with left:
         st.markdown("**Components before and after** (D(R) part(a, b) is the prediction)")

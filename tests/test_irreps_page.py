@@ -108,6 +108,7 @@ def test_outer_product_numbers_are_the_library_numbers(a, b, note):
     assert table(at, "irreps_components_antisymmetric")["component"].tolist() == ["x", "y", "z"]
     assert table(at, "irreps_components_symmetric_traceless")["component"].tolist()[0] == "m=-2 (xz)"
     assert_checks_pass(at, "irreps_outer_checks")
+    assert any(t.startswith("**T + A + S = a bᵀ**: max abs error") and t.endswith("— pass") for t in texts(at, "markdown"))
     infos = " ".join(texts(at, "info"))
     if note:
         assert note in infos
@@ -154,6 +155,9 @@ def test_rotated_parts_are_the_library_numbers(inv):
     assert np.abs(figure(at, "irreps_R_heatmap")["data"][0]["z"] - R.numpy()).max() < TOL
     D = figure(at, "irreps_block_D")["data"][0]["z"]
     assert np.abs(D - block_diagonal_D("0e+1e+2e", R).numpy()).max() < TOL
+    for part in after.parts:
+        z = figure(at, f"irreps_rotated_part_{part.name}")["data"][0]["z"]
+        assert np.abs(z - part.matrix.numpy()).max() < TOL
     assert_checks_pass(at, "irreps_rotation_checks")
     if inv == "1":
         # a polar vector flips, the antisymmetric part (a pseudovector, 1e) does not
