@@ -23,7 +23,7 @@ from equiv.o3 import (
     component_labels,
     decompose_outer_product,
     sphere_grid,
-    spherical_harmonics,
+    spherical_function,
     wigner_D,
 )
 from equiv.views.checks import Check, checks_table
@@ -109,12 +109,6 @@ def cached_cg_figure(l1: int, l2: int, L: int):
 @st.cache_data(max_entries=8, show_spinner=False)
 def cached_harmonics_figure(l: int):
     return harmonics_surfaces(l)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def sphere_samples(l: int) -> tuple[np.ndarray, np.ndarray]:
-    grid = sphere_grid(31, 61)  # [31, 61, 3]
-    return grid.numpy(), spherical_harmonics(l, grid).numpy()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -329,15 +323,17 @@ def harmonics_section() -> None:
     s = ctl.settings()
     R = s.rotation()
     st.latex(rotation_summary(R) + rf",\qquad Y_{{{s.l},m}}(R^{{-1}}\hat r) = \sum_{{m'}} D^{{{s.l}}}_{{m'm}}(R)\, Y_{{{s.l},m'}}(\hat r)")
-    grid, Y = sphere_samples(s.l)  # [31, 61, 3], [31, 61, 2l+1]
-    D = wigner_D(s.l, R).numpy()
-    f = Y[..., s.m + s.l]
-    f_rot = Y @ D[:, s.m + s.l]
+    grid = sphere_grid(31, 61)  # [31, 61, 3]
+    D = wigner_D(s.l, R)  # [2l+1, 2l+1]
+    h = torch.zeros(2 * s.l + 1, dtype=torch.float64)
+    h[s.m + s.l] = 1.0  # f = Y_l,m
+    f = spherical_function(s.l, h, grid).numpy()  # [31, 61]
+    f_rot = spherical_function(s.l, D @ h, grid).numpy()  # f(R⁻¹ r̂): coefficients D h
     label = component_labels(s.l)[s.m + s.l]
     left, right = st.columns([1.3, 1])
     with left:
         chart(
-            surfaces_row([f, f_rot], [f"f = Y {s.l},{label}", "f' = f(R⁻¹ r̂)"], grid, [np.eye(3), R.numpy()], height=360,
+            surfaces_row([f, f_rot], [f"f = Y {s.l},{label}", "f' = f(R⁻¹ r̂)"], grid.numpy(), [np.eye(3), R.numpy()], height=360,
                          view_aspect=2.2),
             "irreps_sh_rotated",
         )

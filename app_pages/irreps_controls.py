@@ -78,7 +78,8 @@ def _on_vector(field: str) -> None:
         value = tuple(parse_vector(st.session_state[key], 3, max_abs=VECTOR_MAX_ABS))
     except EquivError as exc:
         current = format_vector(getattr(settings(), field))
-        st.session_state[key + "_error"] = f"{field}: {exc}. Still using {field} = ({current})."
+        # Kept outside the widget's state, so the typed text and its message survive a tab switch.
+        st.session_state[key + "_error"] = (st.session_state[key], f"{field}: {exc}. Still using {field} = ({current}).")
         return
     st.session_state.pop(key + "_error", None)
     _store(dataclasses.replace(settings(), **{field: value}))
@@ -118,9 +119,12 @@ def apply_deep_link() -> list[str]:
 
 
 def _prepare(field: str) -> str:
+    """The widget key of ``field``, its state set from the settings (or from the rejected text
+    still on show) when the widget was not drawn in the previous run."""
     key = _widget_key(field)
     if key not in st.session_state:
-        st.session_state[key] = _widget_value(settings(), field)
+        rejected = st.session_state.get(key + "_error")
+        st.session_state[key] = rejected[0] if rejected else _widget_value(settings(), field)
     return key
 
 
@@ -151,7 +155,7 @@ def vector_input(field: str, label: str) -> None:
         help=f"three numbers x, y, z separated by commas or spaces, each between −{VECTOR_MAX_ABS:g} and {VECTOR_MAX_ABS:g}",
     )
     if key + "_error" in st.session_state:
-        st.error(st.session_state[key + "_error"])
+        st.error(st.session_state[key + "_error"][1])
 
 
 def _set_vectors(a: tuple[float, ...], b: tuple[float, ...]) -> None:

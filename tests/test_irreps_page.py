@@ -16,6 +16,8 @@ from equiv.o3 import (
     clebsch_gordan,
     decompose_outer_product,
     euler_to_matrix,
+    sphere_grid,
+    spherical_harmonics,
     uvu_paths,
     wigner_D,
 )
@@ -231,6 +233,12 @@ def test_harmonics_rotation_mixes_only_one_order(l, m, inv):
     assert len(figure(at, "irreps_sh_surfaces")["data"]) >= 2 * l + 1
     surfaces = [t for t in figure(at, "irreps_sh_surfaces")["data"] if t["type"] == "surface"]
     assert len(surfaces) == 2 * l + 1
+    # the drawn f' is Y_lm(R⁻¹ r̂), evaluated here directly (float32 in the figure)
+    grid = sphere_grid(31, 61)  # [31, 61, 3]
+    direct = spherical_harmonics(l, grid @ R)[..., m + l].numpy()  # rows r R = (R⁻¹ r)ᵀ
+    pair = [t for t in figure(at, "irreps_sh_rotated")["data"] if t["type"] == "surface"]
+    assert np.abs(np.asarray(pair[1]["surfacecolor"]) - direct).max() < 1e-6
+    assert np.abs(np.asarray(pair[0]["surfacecolor"]) - spherical_harmonics(l, grid)[..., m + l].numpy()).max() < 1e-6
     block = figure(at, "irreps_sh_block_D")["data"][0]["z"]
     assert np.abs(block - block_diagonal_D("0e+1o+2e+3o+4e", R).numpy()).max() < TOL
     assert_checks_pass(at, "irreps_sh_checks")
@@ -362,6 +370,10 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     assert at.text_input(key="irreps_a").value == "1, two, 3"  # what was typed is not lost
     assert at.query_params["a"] == "1,2,3"
     assert abs(table(at, "irreps_components_trace")["value"][0] - 32 / math.sqrt(3)) < TOL
+    show_section(at, "Rotate & reflect")
+    show_section(at, "Outer product")  # the typed text and its message are still there
+    assert at.text_input(key="irreps_a").value == "1, two, 3"
+    assert "Still using a = (1, 2, 3)" in " ".join(texts(at, "error"))
     at.text_input(key="irreps_a").input("(2, 0, 1)").run()
     assert texts(at, "error") == [] and at.query_params["a"] == "2,0,1"
 
