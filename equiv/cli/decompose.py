@@ -6,7 +6,7 @@ import argparse
 import re
 
 from equiv.cli.output import add_json_flag, print_json
-from equiv.errors import EquivError
+from equiv.parsing import parse_vector
 
 _VECTOR = re.compile(r"^\s*[-+]?[\d.]")
 
@@ -16,20 +16,6 @@ def preprocess_argv(argv: list[str]) -> list[str]:
     vectors = [a for a in argv if _VECTOR.match(a) and "," in a]
     others = [a for a in argv if a not in vectors]
     return [*others, "--", *vectors] if vectors else argv
-
-
-def parse_vector(text: str) -> list[float]:
-    """``"1,2,3"`` → ``[1.0, 2.0, 3.0]``; a clear error for anything else."""
-    parts = [p for p in re.split(r"[,\s]+", text.strip().strip("[]()")) if p]
-    if len(parts) != 3:
-        raise EquivError(f"a vector needs three comma-separated numbers like 1,2,3; got {text!r}")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise EquivError(f"{text!r} is not three numbers like 1,2,3") from None
-    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
-        raise EquivError(f"{text!r} contains NaN or infinity")
-    return values
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -20,6 +20,7 @@ from equiv.o3.irreps import (
     vector_to_l1,
     wigner_D,
 )
+from equiv.o3.labels import CARTESIAN_FORMS, component_labels
 from equiv.o3.paths import TensorProductPath, uvu_paths
 from equiv.o3.rotations import (
     as_tensor,
@@ -39,6 +40,7 @@ from equiv.o3.rotations import (
 )
 
 __all__ = [
+    "CARTESIAN_FORMS",
     "L1_FROM_XYZ",
     "Irrep",
     "OuterProductDecomposition",
@@ -50,6 +52,7 @@ __all__ = [
     "axis_angle_to_matrix",
     "block_diagonal_D",
     "clebsch_gordan",
+    "component_labels",
     "decompose_outer_product",
     "euler_to_matrix",
     "inversion",

@@ -10,7 +10,7 @@ Fixtures:
         ``page.external_requests`` (the app must work offline).
 
 Helpers: :func:`wait_for_app` waits until the script has finished running;
-:func:`screenshot` saves under ``test-artifacts/``.
+:func:`screenshot` saves under ``test-artifacts/`` (optionally the whole app, not just the window).
 """
 
 from __future__ import annotations
@@ -154,8 +154,17 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, whole_app: bool = False) -> Path:
+    """Save ``test-artifacts/<name>.png``.
+
+    Streamlit scrolls inside its main container, so ``full_page`` alone stops at the window;
+    ``whole_app`` first makes the window as tall as the app's content (and leaves it so).
+    """
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    if whole_app:
+        height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+        page.set_viewport_size({"width": page.viewport_size["width"], "height": max(page.viewport_size["height"], height + 40)})
+        page.wait_for_timeout(800)  # let plotly relayout to the new size
     page.screenshot(path=str(path), full_page=True)
     return path

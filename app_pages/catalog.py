@@ -17,7 +17,15 @@ class PageInfo:
     blurb: str
 
 
-HOME = PageInfo("pages/home.py", "Home", ":material/home:", "", "What this app is for.")
+HOME = PageInfo("app_pages/home.py", "Home", ":material/home:", "", "What this app is for.")
 
 #: The feature pages, in menu order (the home page is separate).
-PAGES: list[PageInfo] = []
+PAGES: list[PageInfo] = [
+    PageInfo(
+        "app_pages/irreps.py",
+        "Irreps lab",
+        ":material/blur_on:",
+        "irreps",
+        "Outer products, Clebsch–Gordan, spherical harmonics and Wigner-D, live and checked.",
+    ),
+]
