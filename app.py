@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.catalog import HOME, PAGES
+from app_pages.catalog import HOME, PAGES
 
 st.set_page_config(page_title="equiv", page_icon="assets/icon.png", layout="wide")
 

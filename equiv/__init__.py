@@ -8,7 +8,7 @@ Layers, each importing only those below it:
 4. ``equiv.training`` and ``equiv.runs``: training and the run store.
 5. ``equiv.views``: 3D scenes and plotly figures.
 
-``pages/``, ``app.py`` and ``equiv.cli`` sit on top and only call into these.
+``app_pages/``, ``app.py`` and ``equiv.cli`` sit on top and only call into these.
 """
 
 __version__ = "0.1.0"

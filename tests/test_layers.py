@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "equiv"
 
 #: Layer number of each top-level module or subpackage of ``equiv``. Lower layers never import
-#: higher ones; ``cli`` is a consumer on top, like ``pages/`` and ``app.py``.
+#: higher ones; ``cli`` is a consumer on top, like ``app_pages/`` and ``app.py``.
 LAYERS = {
     "errors": 0, "paths": 0, "__init__": 0, "__main__": 7,
     "o3": 1,

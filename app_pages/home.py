@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.catalog import PAGES
+from app_pages.catalog import PAGES
 
 st.title("equiv")
 st.caption("An interactive explorer for E(3)-equivariant neural networks on molecules")

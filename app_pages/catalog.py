@@ -17,7 +17,7 @@ class PageInfo:
     blurb: str
 
 
-HOME = PageInfo("pages/home.py", "Home", ":material/home:", "", "What this app is for.")
+HOME = PageInfo("app_pages/home.py", "Home", ":material/home:", "", "What this app is for.")
 
 #: The feature pages, in menu order (the home page is separate).
 PAGES: list[PageInfo] = []
