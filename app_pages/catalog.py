@@ -20,4 +20,10 @@ class PageInfo:
 HOME = PageInfo("app_pages/home.py", "Home", ":material/home:", "", "What this app is for.")
 
 #: The feature pages, in menu order (the home page is separate).
-PAGES: list[PageInfo] = []
+PAGES: list[PageInfo] = [
+    PageInfo(
+        "app_pages/rotate.py", "Rotation lab", ":material/3d_rotation:", "rotate",
+        "Turn a molecule and watch GVP's and NequIP's forces turn with it while an MLP's do not; "
+        "reflections, a spin, the error over a full turn, and NequIP's hidden features as spherical functions.",
+    ),
+]
