@@ -25,14 +25,16 @@ from equiv.views.rotation_settings import (
     to_query,
 )
 from equiv.views.rotation_view import Panel, TurnResult, centred, prepare_panel, rotate, table_rows, turn, turn_panel, turn_scene
-from equiv.views.scene3d import scene_key
+from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, scene_key
+from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
 
 SPIN_FRAMES = 36  # 10° steps: one batched pass per model for the spin and the error plot
 SECONDS_PER_TURN = 5.0
 MODEL_PANELS = [p for p in PANELS if p != "xtb"]
 REFLECT_HELP = ("An improper rotation (det −1). O(3)-equivariant models (GVP, NequIP) follow it; the SO(3)-only "
-                "NequIP does not, except for planar molecules (water, benzene), whose mirror image is a turned copy.")
+                "NequIP in general does not (for very symmetric planar molecules such as water and benzene it "
+                "happens to).")
 state = st.session_state
 
 
@@ -91,7 +93,8 @@ for k, v in widget_values(state.rot_settings).items():
 
 
 def on_library_change() -> None:
-    state.rot_current = {"kind": "library", "key": state.rot_library}
+    # The selectbox's key is gone while the file or SMILES input is shown: fall back to the settings.
+    state.rot_current = {"kind": "library", "key": state.get("rot_library", state.rot_settings.molecule)}
 
 
 def on_source_change() -> None:
@@ -119,7 +122,7 @@ st.caption(
     "the MLP's do not. Drag any viewer to move the shared camera; scroll to zoom."
 )
 for problem in state.pop("rot_link_problems", []):
-    st.warning(problem)
+    st.warning(escape_markdown(problem))
 if not local_3dmol_installed():
     st.warning("3Dmol.js is not installed next to the viewer (run `make setup`): the viewers load it from the "
                "internet (cdn.jsdelivr.net) instead.")
@@ -146,7 +149,7 @@ with input_col:
                 except EquivError as exc:
                     state.rot_upload_error = str(exc)
             if state.get("rot_upload_error"):
-                st.error(f"{state.rot_upload_error}. The page keeps showing the previous molecule.")
+                st.error(escape_markdown(f"{state.rot_upload_error}. The page keeps showing the previous molecule."))
     else:
         with st.form("rot_smiles_form", border=False):
             smiles = st.text_input("SMILES (3D geometry by RDKit ETKDG + MMFF94)", placeholder="CC(=O)Nc1ccc(O)cc1",
@@ -160,7 +163,7 @@ with input_col:
             except EquivError as exc:
                 state.rot_smiles_error = str(exc)
         if state.get("rot_smiles_error"):
-            st.error(f"{state.rot_smiles_error}. The page keeps showing the previous molecule.")
+            st.error(escape_markdown(f"{state.rot_smiles_error}. The page keeps showing the previous molecule."))
 
 current = state.rot_current
 if current["kind"] == "library":
@@ -172,7 +175,7 @@ else:
     library_key = None
     shown_as = current["label"]
 molecule_id = scene_key(molecule.name, molecule.numbers, molecule.positions)
-st.caption(f"Showing {shown_as}: {molecule.formula}, {molecule.n_atoms} atoms.")
+st.caption(escape_markdown(f"Showing {shown_as}: {molecule.formula}, {molecule.n_atoms} atoms."))
 
 # Rotation controls ------------------------------------------------------------------------------
 with st.container(border=True):
@@ -188,19 +191,19 @@ with st.container(border=True):
             text = st.text_input("Custom axis x, y, z", key="rot_axis_custom")
             parsed, problems = parse_query({"axis": text})
             if problems:
-                st.error(f"Axis {text!r}: give three numbers like 1, 1, 0 (not all zero). Using {axis_label(axis)}.")
+                st.error(escape_markdown(f"Axis {text!r}: give three numbers like 1, 1, 0 (not all zero). Using {axis_label(axis)}."))
             else:
                 axis = parsed.axis
     with c2:
         if mode == "axis":
-            angle = st.slider("Angle (degrees)", -180.0, 180.0, step=1.0, key="rot_angle")
+            angle = st.slider("Angle", -180.0, 180.0, step=1.0, format="%.0f°", key="rot_angle")
             euler = state.rot_settings.euler
         else:
             angle = state.rot_settings.angle
             euler = (
-                st.slider("α (about z)", -180.0, 180.0, step=1.0, key="rot_alpha"),
-                st.slider("β (about y)", 0.0, 180.0, step=1.0, key="rot_beta"),
-                st.slider("γ (about z)", -180.0, 180.0, step=1.0, key="rot_gamma"),
+                st.slider("α (about z)", -180.0, 180.0, step=1.0, format="%.0f°", key="rot_alpha"),
+                st.slider("β (about y)", 0.0, 180.0, step=1.0, format="%.0f°", key="rot_beta"),
+                st.slider("γ (about z)", -180.0, 180.0, step=1.0, format="%.0f°", key="rot_gamma"),
             )
         b1, b2 = st.columns(2)
         b1.button("Random rotation", on_click=on_random, icon=":material/casino:", width="stretch")
@@ -251,7 +254,7 @@ with st.spinner("Loading models…"):
     panels = [cached_panel(pid, sources.get(pid), molecule_id, molecule) for pid in settings.models]
 for p in panels:
     if p.note and p.id != "xtb":
-        st.warning(f"{p.title}: {p.note}")
+        st.warning(escape_markdown(f"{p.title}: {p.note}"))
 
 t0 = time.perf_counter()
 result = rotate(molecule, panels, settings)
@@ -271,12 +274,13 @@ st.caption(f"Transformation: {settings.description()}. Server time for this rota
 st.dataframe(table_rows(panels, result.comparisons), hide_index=True, width="stretch",
              column_config={
                  "E(g·x) / eV": st.column_config.NumberColumn(format="%.4f"),
-                 "ΔE / meV": st.column_config.NumberColumn(format="%+.3f"),
+                 "ΔE / meV": st.column_config.NumberColumn(format="%.3g"),
                  "force error": st.column_config.NumberColumn(format="%.1e"),
                  "atom-vector error": st.column_config.NumberColumn(format="%.1e"),
              }, key="rot_table")
-st.caption("Errors are ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ over all atoms; ΔE = E(g·x) − E(x). The models run in float32, "
-           "so an equivariant model shows about 1e-7, not zero.")
+st.caption("Errors are ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ over all atoms; ΔE = E(g·x) − E(x). The models run in float64, "
+           "so an equivariant model shows rounding, about 1e-13 (about 1e-7 for checkpoints saved in float32), "
+           f"never zero; below {EQUIVARIANT_TOLERANCE:.0e} counts as equivariant.")
 
 # Figures ------------------------------------------------------------------------------------------------
 plot_col, glyph_col = st.columns(2)
@@ -288,7 +292,7 @@ with plot_col:
                                  current_angle=settings.angle if mode == "axis" else None),
                     width="stretch", key="rot_error_plot")
     st.caption("Each point turns the molecule about the axis (then mirrors it when Reflect is on) and compares "
-               "f(g·x) with g·f(x). Equivariant models stay at float32 rounding; the MLP does not.")
+               "f(g·x) with g·f(x). Equivariant models stay at rounding level; the MLP does not.")
 with glyph_col:
     nequip = next((p for p in panels if p.id in ("nequip", "nequip-so3") and p.id in result.comparisons), None)
     if nequip is None:

@@ -59,7 +59,7 @@ def main() -> None:
     def ms(values: list[float], q: float) -> float:
         return 1000 * float(np.quantile(values, q))
 
-    print(f"{args.molecule} ({molecule.n_atoms} atoms), panels {', '.join(ids)}, float32, torch {torch.__version__}, "
+    print(f"{args.molecule} ({molecule.n_atoms} atoms), panels {', '.join(ids)}, float64, torch {torch.__version__}, "
           f"{args.repeats} random rotations; preparing the panels took {prepare_s:.1f} s")
     print(f"  one rotation change: median {ms(totals, 0.5):6.1f} ms, p90 {ms(totals, 0.9):6.1f} ms")
     print(f"    models (forward + forces, compare): median {ms(models, 0.5):6.1f} ms")

@@ -26,8 +26,9 @@ __all__ = ["PANEL_COLORS", "ERROR_FLOOR", "error_curves", "error_figure", "glyph
 
 #: One colour per model, the same in every figure of the page.
 PANEL_COLORS = {"gvp": "#2f9e44", "nequip": "#1971c2", "nequip-so3": "#9c36b5", "mlp": "#e03131", "xtb": "#495057"}
-#: Errors of exactly zero are drawn here on the log axis.
-ERROR_FLOOR = 1e-12
+#: Errors of exactly zero (a turn by 180° about a coordinate axis can be exact in floating point)
+#: are drawn here on the log axis; every other value is drawn as it is.
+ERROR_FLOOR = 1e-17
 #: The viewers' initial camera: looking down −z with y up.
 _CAMERA = {"eye": {"x": 0.0, "y": 0.0, "z": 2.0}, "up": {"x": 0.0, "y": 1.0, "z": 0.0}}
 
@@ -72,7 +73,7 @@ def error_figure(result: TurnResult, axis_text: str, kind: str = "forces", curre
         "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
         "height": 380,
         "shapes": shapes,
-        "annotations": [{"text": "float32 tolerance", "xref": "paper", "x": 1, "xanchor": "right", "yref": "y",
+        "annotations": [{"text": f"threshold {EQUIVARIANT_TOLERANCE:.0e}", "xref": "paper", "x": 1, "xanchor": "right", "yref": "y",
                          "y": math.log10(EQUIVARIANT_TOLERANCE), "yanchor": "top", "showarrow": False,
                          "font": {"color": "#868e96", "size": 11}}],
     }

@@ -11,17 +11,18 @@ and reports ``‖f(g·x) − g·f(x)‖ / ‖f(x)‖`` (Frobenius over atoms) an
 ``E(g·x) − E(x)`` in meV. Forces and atom vectors are polar vectors: g acts on them as on positions.
 
 Positions are rows, so the transformed molecule is ``x @ gᵀ``. Everything returned is float64
-NumPy (the models themselves run in float32).
+NumPy (the models run in their own dtype; the lab uses float64, see
+:mod:`equiv.views.rotation_models`).
 
 Example:
     >>> from equiv.molecules import load_molecule
     >>> from equiv.models import build_model
     >>> from equiv.o3 import axis_angle_to_matrix
     >>> water = load_molecule("water").centered()
-    >>> model = build_model("gvp", numbers=water.numbers)
+    >>> model = build_model("gvp", numbers=water.numbers, dtype=torch.float64)
     >>> g = axis_angle_to_matrix([0, 0, 1], 1.0).numpy()
     >>> base, turned = evaluate(model, water.numbers, [water.positions, water.positions @ g.T])
-    >>> compare(base, turned, g).force_error < 1e-4  # float32 rounding; the MLP is off by ~1
+    >>> compare(base, turned, g).force_error < 1e-10  # rounding; the MLP is off by ~1
     True
 """
 

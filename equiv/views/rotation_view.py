@@ -71,7 +71,7 @@ class Panel:
     Attributes:
         id: panel key (see :data:`equiv.views.rotation_settings.PANELS`).
         title, subtitle: heading and where the model comes from.
-        model: the float32 model (``None`` for the reference).
+        model: the model (``None`` for the reference).
         base: f(x) for the centred molecule (``None`` when the panel has nothing to compute).
         note: why nothing is computed (e.g. the molecule is too large for xTB), or "".
         seconds: wall time of one evaluation of f(x) (for the reference's time budget).
@@ -156,7 +156,7 @@ class RotationResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettings, height: int = 380) -> RotationResult:
+def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettings, height: int = 420) -> RotationResult:
     """Evaluate every panel on the transformed molecule and build the one-frame scene."""
     x = centred(molecule)
     g = settings.matrix().numpy()
@@ -245,7 +245,7 @@ def turn(molecule: Molecule, panels: Sequence[Panel], axis: Sequence[float], sta
 
 
 def turn_scene(molecule: Molecule, panels: Sequence[Panel], result: TurnResult, settings: RotationSettings,
-               start_frame: int = 0, seconds_per_turn: float = 6.0, height: int = 380) -> dict:
+               start_frame: int = 0, seconds_per_turn: float = 6.0, height: int = 420) -> dict:
     """The viewer's arguments for playing ``result`` as an animation."""
     x = centred(molecule)
     infos = [
@@ -289,7 +289,7 @@ def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> l
         if is_identity(c.transform):
             verdict = "not turned yet"
         elif p.id == "xtb":
-            verdict = "reference (SCF converged to its tolerance)"
+            verdict = "reference"
         else:
             verdict = "equivariant" if worst < EQUIVARIANT_TOLERANCE else "not equivariant"
         rows.append({

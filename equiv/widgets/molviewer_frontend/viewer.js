@@ -128,7 +128,7 @@
     const scene = state.scene;
     const frame = scene.frames[k];
     const rotated = { radius: 0.07, radiusRatio: 2.3, mid: 0.7, color: scene.colors.rotated };
-    const expected = { radius: 0.16, radiusRatio: 1.6, mid: 0.7, color: scene.colors.expected, opacity: 0.5 };
+    const expected = { radius: 0.17, radiusRatio: 1.6, mid: 0.7, color: scene.colors.expected, opacity: 0.55 };
     scene.panels.forEach(function (p, i) {
       const v = state.viewers[i];
       v.removeAllModels();
@@ -174,7 +174,7 @@
     // molecule needs room in every direction.
     const box = document.getElementById("stage").getBoundingClientRect();
     const aspect = box.width / Math.max(state.viewers.length, 1) / Math.max(box.height, 1);
-    first.zoom(0.85 * Math.min(1, aspect));
+    first.zoom(Math.min(0.9, 1.2 * aspect));
     const view = first.getView();
     state.viewers.forEach(function (v, i) { if (i > 0) v.setView(view, true); });
   }
