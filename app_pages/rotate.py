@@ -217,10 +217,13 @@ with st.container(border=True):
                            format_func={"forces": "forces", "atom_vectors": "atom vectors"}.get)
     shown = st.multiselect("Panels", PANELS, key="rot_models", format_func=PANEL_TITLES.get)
 
+if not shown:
+    st.info("Choose at least one panel to show.")
+    st.stop()
 settings = RotationSettings(
     molecule=library_key or state.rot_library, mode=mode, axis=tuple(float(v) for v in axis), angle=float(angle),
     euler=tuple(float(v) for v in euler), reflect=reflect, overlay=overlay, spin=spin, vectors=vectors,
-    models=tuple(p for p in PANELS if p in shown) or ("gvp",),
+    models=tuple(p for p in PANELS if p in shown),
 )
 state.rot_settings = settings
 query = to_query(settings, molecule_in_link=library_key is not None)

@@ -104,6 +104,10 @@ def test_controls_change_the_view_and_the_link():
     assert query(at)["models"] == "gvp,nequip-so3,mlp"
     assert verdicts(at)["NequIP, SO(3) only"] == "not equivariant"  # ethanol, mirrored
 
+    at.multiselect(key="rot_models").set_value([]).run()
+    assert "Choose at least one panel to show." in texts(at, "info") and not at.exception
+    at.multiselect(key="rot_models").set_value(["gvp", "nequip-so3", "mlp"]).run()
+
     at.radio(key="rot_mode").set_value("euler").run()
     at.slider(key="rot_beta").set_value(60.0).run()
     assert query(at)["euler"] == "0,60,0" and "angle" not in query(at)

@@ -47,7 +47,7 @@ __all__ = [
 #: Length in Å of the longest arrow of the unrotated molecule in each panel.
 LONGEST_ARROW = 1.5
 #: f(g·x) (solid) and g·f(x) (wide, translucent): the same two colours in every panel.
-ARROW_COLORS = {"rotated": "#ff8c1a", "expected": "#4dabf7"}
+ARROW_COLORS = {"rotated": "#ffa03a", "expected": "#4dabf7"}
 #: Relative error below which a panel is labelled equivariant. The lab's float64 models reach
 #: ~1e-13 (float32 checkpoints ~1e-7); the SO(3)-only NequIP on a mirrored chiral molecule and the
 #: MLP are far above.
@@ -142,7 +142,7 @@ def scene_key(name: str, numbers: Sequence[int], positions: np.ndarray) -> str:
 def _stats(frame: PanelFrame, vectors_label: str) -> list[str]:
     if frame.energy_ev is None:
         return []
-    lines = [f"E = {frame.energy_ev:.4f} eV   ΔE = {format_mev(frame.energy_change_mev)} meV"]
+    lines = [f"E = {frame.energy_ev:.4f} eV · ΔE = {format_mev(frame.energy_change_mev)} meV"]
     if frame.error is not None:
         lines.append(f"{vectors_label} error {frame.error:.1e}")
     return lines

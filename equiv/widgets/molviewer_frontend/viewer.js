@@ -79,7 +79,6 @@
       { backgroundColor: "white", antialias: true, lowerZoomLimit: 2, upperZoomLimit: 200 });
     state.viewers = grid[0];
     state.layout = scene.panels.map(function (p) { return p.id; }).join(",") + "|" + scene.height;
-    state.key = null; // a new grid needs its camera fitted
   }
 
   function heads(scene) {
@@ -174,7 +173,7 @@
     // molecule needs room in every direction.
     const box = document.getElementById("stage").getBoundingClientRect();
     const aspect = box.width / Math.max(state.viewers.length, 1) / Math.max(box.height, 1);
-    first.zoom(Math.min(0.9, 1.2 * aspect));
+    first.zoom(Math.min(0.9, 1.1 * aspect));
     const view = first.getView();
     state.viewers.forEach(function (v, i) { if (i > 0) v.setView(view, true); });
   }
@@ -215,6 +214,7 @@
 
   function draw(scene) {
     const layout = scene.panels.map(function (p) { return p.id; }).join(",") + "|" + scene.height;
+    // Same molecule: keep the camera, even when the panels change and the grid is rebuilt.
     const keep = state.viewers.length && state.key === scene.key ? state.viewers[0].getView() : null;
     if (layout !== state.layout) buildGrid(scene);
     stopAnimation();
@@ -225,10 +225,10 @@
     state.neighbours = neighbourLists(scene);
     heads(scene);
     drawFrame(scene.start_frame || 0);
-    if (state.key !== scene.key) {
-      fitCamera();
-    } else if (keep) {
+    if (keep) {
       state.viewers.forEach(function (v) { v.setView(keep, true); });
+    } else {
+      fitCamera();
     }
     state.key = scene.key;
     renderAll();
