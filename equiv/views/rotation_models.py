@@ -5,13 +5,13 @@ Every panel is one *slot*: ``gvp``, ``nequip``, ``nequip-so3`` (NequIP with ``pa
 equivariant under rotations only) and ``mlp``. :func:`model_sources` lists what can fill a slot
 (default first); :func:`load_source` builds the model in float64.
 
-Why float64: on a CPU these small models cost the same in float64 as in float32 (the time goes
-into thousands of small kernels, not arithmetic), and float32 blurs the very thing the lab shows.
-An untrained model's forces are tiny next to its energy, so float32 rounding in the autograd
-gradient alone reaches relative force errors of 1e-4 (GVP on CHFClBr), as large as the
-parity violation of the SO(3)-only model on a chiral molecule. In float64 equivariant models
-show about 1e-13; checkpoints saved in float32 keep their float32-rounded Clebsch–Gordan
-constants and show about 1e-7.
+Why float64: float32 blurs the very thing the lab shows. An untrained model's forces are tiny
+next to its energy, so float32 rounding in the autograd gradient alone reaches relative force
+errors of 1e-4 (GVP on CHFClBr), as large as the parity violation of the SO(3)-only model on a
+non-planar molecule. In float64 equivariant models show about 1e-15; checkpoints saved in float32
+keep their float32-rounded Clebsch–Gordan constants and show about 1e-7. The price is about a
+third more time on the CPU (aspirin: NequIP 61 ms instead of 44 ms, GVP 19 instead of 14), which
+keeps a rotation change within its 150 ms budget (bench/rotation_latency.py).
 
 Example:
     >>> [s.kind for s in model_sources("gvp", None)]
