@@ -8,8 +8,14 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.equiv-installed
 PORT   ?= 8501
 PYTEST_ARGS ?=
+# 3Dmol.js for the rotation lab's viewers: installed from npm at setup, copied next to the viewer
+# (a real file: Streamlit's component server refuses links that lead outside its folder), never committed.
+VIEWER_DIR := equiv/widgets/molviewer_frontend
+VIEWER_JS  := $(VIEWER_DIR)/3Dmol-min.js
+NPM_PREFIX := .cache/npm
+THREEDMOL_VERSION := $(shell cat $(VIEWER_DIR)/3DMOL_VERSION)
 
-.PHONY: run test setup data clean-venv help
+.PHONY: run test setup data viewer-js clean-venv help
 
 help:
 	@echo "make run    set up .venv if needed and start the app on http://localhost:$(PORT)"
@@ -25,7 +31,21 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP)
+$(VIEWER_JS): $(VIEWER_DIR)/3DMOL_VERSION
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "npm install 3dmol@$(THREEDMOL_VERSION) (for the rotation lab's 3D viewers)"; \
+	  npm install --silent --no-save --no-audit --no-fund --prefix $(NPM_PREFIX) 3dmol@$(THREEDMOL_VERSION) \
+	  && cp $(NPM_PREFIX)/node_modules/3dmol/build/3Dmol-min.js $@.tmp \
+	  && cp $(NPM_PREFIX)/node_modules/3dmol/build/3Dmol-min.js.LICENSE.txt $(VIEWER_DIR)/3Dmol-min.js.LICENSE.txt \
+	  && mv $@.tmp $@ \
+	  || echo "WARNING: could not install 3Dmol.js; the rotation lab will load it from the CDN"; \
+	else \
+	  echo "WARNING: npm not found; the rotation lab will load 3Dmol.js from the CDN (install Node.js, then make setup)"; \
+	fi
+
+viewer-js: $(VIEWER_JS)
+
+setup: $(STAMP) $(VIEWER_JS)
 
 # The app's embedded default data set, made on this machine (about a minute, once): GFN2-xTB
 # molecular dynamics of ethanol into the data home (EQUIV_HOME), where `xtb:ethanol` finds it.

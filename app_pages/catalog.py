@@ -22,6 +22,14 @@ HOME = PageInfo("app_pages/home.py", "Home", ":material/home:", "", "What this a
 #: The feature pages, in menu order (the home page is separate).
 PAGES: list[PageInfo] = [
     PageInfo(
+        "app_pages/rotate.py",
+        "Rotation lab",
+        ":material/3d_rotation:",
+        "rotate",
+        "Turn a molecule and watch GVP's and NequIP's forces turn with it while an MLP's do not; "
+        "reflections, a spin, the error over a full turn, and NequIP's hidden features as spherical functions.",
+    ),
+    PageInfo(
         "app_pages/irreps.py",
         "Irreps lab",
         ":material/blur_on:",

@@ -15,7 +15,8 @@ from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from tblite.ase import TBLite
 
-from equiv.data.generate import _single_openmp_thread, _thermalize
+from equiv.data.generate import _thermalize
+from equiv.data.xtb import single_openmp_thread
 from equiv.data.xtb import XTBCalculator
 from equiv.molecules import load_molecule
 
@@ -24,7 +25,7 @@ def run(calc, molecule: str, steps: int) -> tuple[float, np.ndarray]:
     mol = load_molecule(molecule)
     atoms = Atoms(numbers=mol.numbers, positions=mol.positions)
     atoms.calc = calc
-    _single_openmp_thread()
+    single_openmp_thread()
     rng = np.random.default_rng(0)
     _thermalize(atoms, 500.0, rng)
     atoms.set_constraint(FixCom())

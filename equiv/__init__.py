@@ -7,6 +7,7 @@ Layers, each importing only those below it:
 3. ``equiv.graphs`` and ``equiv.models``: molecular graphs and the GVP, NequIP and MLP models.
 4. ``equiv.training`` and ``equiv.runs``: training and the run store.
 5. ``equiv.views``: 3D scenes and plotly figures.
+6. ``equiv.widgets``: Streamlit components written for the app (the 3D molecule viewer).
 
 ``app_pages/``, ``app.py`` and ``equiv.cli`` sit on top and only call into these.
 """

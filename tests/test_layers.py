@@ -16,6 +16,7 @@ LAYERS = {
     "graphs": 3, "models": 3,
     "training": 4, "runs": 4,
     "views": 5,
+    "widgets": 6,
     "cli": 7,
 }
 

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from equiv.data.dataset import DataSet, DataSetMetadata
-from equiv.data.xtb import XTBCalculator
+from equiv.data.xtb import XTBCalculator, single_openmp_thread
 from equiv.errors import DataError, MoleculeError
 from equiv.molecules import Molecule, load_molecule, molecule_from_smiles
 from equiv.paths import data_home
@@ -177,24 +177,6 @@ def _thermalize(atoms, temperature_K: float, rng: np.random.Generator) -> None:
         vd.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
 
 
-def _single_openmp_thread() -> None:
-    """Run xTB on one OpenMP thread in the calling thread.
-
-    For molecules of this size one thread is fastest, and on a busy machine OpenMP's spinning
-    threads are ruinous (ethanol: 2.5 ms per MD step on one thread, 66 ms on two shared cores).
-    tblite links the system OpenMP runtime; ``omp_set_num_threads`` changes only the calling
-    thread's setting, so PyTorch (with its own runtime) keeps its threads.
-    """
-    import ctypes
-
-    for name in ("libgomp.so.1", "libomp.so", "libomp.dylib", "libgomp.1.dylib"):
-        try:
-            ctypes.CDLL(name).omp_set_num_threads(1)
-            return
-        except (OSError, AttributeError):
-            continue
-
-
 def generate_xtb_dataset(
     molecule: str | Molecule | None = None,
     *,
@@ -228,7 +210,7 @@ def generate_xtb_dataset(
         raise DataError("molecular dynamics needs at least two atoms")
     atoms = Atoms(numbers=mol.numbers, positions=mol.positions, pbc=False)
     atoms.calc = XTBCalculator(XTB_LEVEL_OF_THEORY, accuracy=XTB_ACCURACY)
-    _single_openmp_thread()
+    single_openmp_thread()
     rng = np.random.default_rng(settings.seed)
     _thermalize(atoms, settings.temperature_K, rng)
     Stationary(atoms)

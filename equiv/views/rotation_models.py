@@ -1,0 +1,148 @@
+"""Which model each panel of the rotation lab shows: a shipped pretrained checkpoint, a checkpoint
+the training lab produced for this molecule, or an untrained model.
+
+Every panel is one *slot*: ``gvp``, ``nequip``, ``nequip-so3`` (NequIP with ``parity=False``,
+equivariant under rotations only) and ``mlp``. :func:`model_sources` lists what can fill a slot
+(default first); :func:`load_source` builds the model in float64.
+
+Why float64: float32 blurs the very thing the lab shows. An untrained model's forces are tiny
+next to its energy, so float32 rounding in the autograd gradient alone reaches relative force
+errors of 1e-4 (GVP on CHFClBr), as large as the parity violation of the SO(3)-only model on a
+non-planar molecule. In float64 equivariant models show about 1e-15; checkpoints saved in float32
+keep their float32-rounded Clebsch–Gordan constants and show about 1e-7. The price is about a
+third more time on the CPU (aspirin: NequIP 61 ms instead of 44 ms, GVP 19 instead of 14), which
+keeps a rotation change within its 150 ms budget (bench/rotation_latency.py).
+
+Example:
+    >>> [s.kind for s in model_sources("gvp", None)]
+    ['untrained']
+    >>> load_source(model_sources("mlp", None)[0], (8, 1, 1)).kind
+    'mlp'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from equiv.errors import EquivError
+from equiv.models import PRESETS, EnergyModel, build_model, load_checkpoint
+from equiv.models.pretrained import pretrained_path
+from equiv.runs import RunStore
+
+__all__ = ["MODEL_SLOTS", "ModelSource", "model_sources", "load_source", "check_compatible"]
+
+#: slot → (preset, config overrides) of the untrained model.
+MODEL_SLOTS: dict[str, tuple[str, dict]] = {
+    "gvp": ("gvp", {}),
+    "nequip": ("nequip", {}),
+    "nequip-so3": ("nequip", {"parity": False}),
+    "mlp": ("mlp", {}),
+}
+#: Seed of every untrained model (the same weights on every machine).
+UNTRAINED_SEED = 0
+#: The lab's models run in float64 (see the module docstring).
+DTYPE = torch.float64
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a panel's model comes from.
+
+    Attributes:
+        slot: a key of :data:`MODEL_SLOTS`.
+        kind: ``pretrained`` (shipped in ``assets/pretrained``), ``run`` (a finished training run
+            of the run store) or ``untrained``.
+        label: what the page's model picker shows.
+        path: checkpoint file (``None`` for untrained).
+        run_id: the run's id for ``run``.
+    """
+
+    slot: str
+    kind: str
+    label: str
+    path: str | None = None
+    run_id: int | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.kind != "untrained"
+
+
+def _family(model_name: str | None) -> str | None:
+    """Architecture of a run's model name (a preset like ``nequip-l1`` or an architecture)."""
+    if not model_name:
+        return None
+    preset = PRESETS.get(model_name)
+    return preset.kind if preset is not None else model_name
+
+
+def _force_mae(metrics: dict | None) -> float | None:
+    for key, value in (metrics or {}).items():
+        if "force_mae" in key and isinstance(value, (int, float)) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def _run_sources(slot: str, molecule: str, store_path: str | Path | None) -> list[ModelSource]:
+    if slot == "nequip-so3":
+        return []
+    family = MODEL_SLOTS[slot][0]
+    found = []
+    for run in RunStore(store_path).list_runs(status="finished", molecule=molecule):
+        if run.kind == "generate" or not run.checkpoint_path or _family(run.model) != family:
+            continue
+        if not Path(run.checkpoint_path).is_file():
+            continue
+        mae = _force_mae(run.test_metrics)
+        detail = f", test force MAE {mae:.1f} meV/Å" if mae is not None else ""
+        found.append(ModelSource(slot, "run", f"training run {run.id} ({run.model}{detail})", run.checkpoint_path, run.id))
+    return found
+
+
+def model_sources(slot: str, molecule: str | None, store_path: str | Path | None = None) -> list[ModelSource]:
+    """What can fill ``slot`` for a library molecule (``None`` for an uploaded one), default first:
+    the shipped pretrained checkpoint if there is one, then the training lab's finished runs for
+    this molecule (newest first), then the untrained model."""
+    if slot not in MODEL_SLOTS:
+        raise EquivError(f"unknown model slot {slot!r}; one of {', '.join(MODEL_SLOTS)}")
+    sources: list[ModelSource] = []
+    if molecule is not None:
+        path = pretrained_path(molecule, slot)
+        if path is not None:
+            sources.append(ModelSource(slot, "pretrained", "pretrained (shipped with the app)", str(path)))
+        sources += _run_sources(slot, molecule, store_path)
+    sources.append(ModelSource(slot, "untrained", f"untrained (random weights, seed {UNTRAINED_SEED})"))
+    return sources
+
+
+def check_compatible(model: EnergyModel, numbers: Sequence[int]) -> None:
+    """Raise :class:`EquivError` when ``model`` cannot take the molecule ``numbers``."""
+    zs = [int(z) for z in numbers]
+    model.species_index(torch.tensor(zs))  # unknown elements → EquivError with the element names
+    fixed = getattr(model.config, "numbers", None)
+    if fixed is not None and tuple(fixed) != tuple(zs):
+        raise EquivError(
+            f"this MLP checkpoint was trained on a molecule of {len(fixed)} atoms in another order; "
+            f"it cannot take this one ({len(zs)} atoms)"
+        )
+
+
+def load_source(source: ModelSource, numbers: Sequence[int]) -> EnergyModel:
+    """The float64 model of ``source`` for the molecule with atomic numbers ``numbers``.
+
+    Untrained models are built for the molecule's elements (the MLP for its atom count and order).
+    A checkpoint that cannot take the molecule raises :class:`EquivError`.
+    """
+    if source.kind == "untrained":
+        preset, overrides = MODEL_SLOTS[source.slot]
+        return build_model(preset, dtype=DTYPE, seed=UNTRAINED_SEED, numbers=tuple(numbers), **overrides)
+    if source.path is None:
+        raise EquivError(f"{source.label}: no checkpoint file")
+    model = load_checkpoint(source.path, dtype=DTYPE).model
+    check_compatible(model, numbers)
+    return model

@@ -1,0 +1,272 @@
+"""The rotation lab's settings: one frozen record, its deep-link form, and the rotation it means.
+
+A deep link such as ``/rotate?molecule=aspirin&axis=z&angle=90&reflect=1&models=gvp,nequip,mlp``
+reproduces what the page shows. Parsing never raises: each bad value gives a message that says
+what was wrong and which value is used instead (the default).
+
+Query keys:
+    ``molecule``: a library key (``aspirin``); uploaded and SMILES molecules have no link.
+    ``axis``: ``x``, ``y``, ``z``, ``xyz`` or three numbers ``1,1,0``; ``angle``: degrees about it.
+    ``euler``: ZYZ Euler angles α, β, γ in degrees (``euler=30,45,60``); when given, the rotation
+    is set by Euler angles instead of axis–angle (``axis`` then only sets the spin axis).
+    ``reflect``: 1 to follow the rotation by the mirror x → −x (an improper rotation, det −1).
+    ``overlay``: 0 to hide R·f(x); ``spin``: 1 to play a full turn about the axis; ``vectors``: ``forces`` or ``atom_vectors``;
+    ``models``: the panels shown, from ``gvp``, ``nequip``, ``nequip-so3``, ``mlp``, ``xtb``.
+
+Example:
+    >>> s, problems = parse_query({"molecule": "ethanol", "axis": "y", "angle": "400"})
+    >>> s.molecule, s.axis, s.angle, problems
+    ('ethanol', (0.0, 1.0, 0.0), 0.0, ['link parameter angle=400: the angle must be a number of degrees from -180 to 180; using 0'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from equiv.molecules import LIBRARY
+from equiv.o3 import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler, random_rotation
+
+__all__ = [
+    "AXIS_PRESETS",
+    "MIRROR",
+    "PANELS",
+    "PANEL_TITLES",
+    "RotationSettings",
+    "axis_label",
+    "parse_query",
+    "random_settings",
+    "to_query",
+]
+
+Vector = tuple[float, float, float]
+
+#: Named rotation axes (lab frame: x to the right, y up, z out of the screen at the start).
+AXIS_PRESETS: dict[str, Vector] = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0), "xyz": (1.0, 1.0, 1.0)}
+
+#: The mirror used by the reflection toggle: x → −x (the plane x = 0), so left and right swap on screen.
+MIRROR = np.diag([-1.0, 1.0, 1.0])
+
+#: Every panel the page can show, in display order: three architectures, the SO(3)-only NequIP,
+#: and the GFN2-xTB reference.
+PANELS: tuple[str, ...] = ("gvp", "nequip", "nequip-so3", "mlp", "xtb")
+PANEL_TITLES: dict[str, str] = {
+    "gvp": "GVP-GNN",
+    "nequip": "NequIP",
+    "nequip-so3": "NequIP, SO(3) only",
+    "mlp": "MLP (not equivariant)",
+    "xtb": "Reference: GFN2-xTB",
+}
+DEFAULT_PANELS: tuple[str, ...] = ("gvp", "nequip", "mlp", "xtb")
+VECTOR_KINDS: tuple[str, ...] = ("forces", "atom_vectors")
+DEFAULT_MOLECULE = "aspirin"
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    """What the rotation lab shows (angles in degrees).
+
+    Attributes:
+        molecule: library key of the molecule (ignored while an uploaded/SMILES molecule is shown).
+        mode: ``"axis"`` (axis–angle) or ``"euler"`` (ZYZ Euler angles).
+        axis: rotation axis (any nonzero length); also the axis of the spin and of the error plot.
+        angle: rotation angle about ``axis`` in [−180, 180] (axis mode).
+        euler: (α, β, γ) with α, γ in [−180, 180] and β in [0, 180] (Euler mode).
+        reflect: apply :data:`MIRROR` after the rotation.
+        overlay: draw R·f(x) next to f(R·x).
+        spin: play a full turn about ``axis`` in the browser.
+        vectors: which per-atom vectors the arrows show, ``forces`` or ``atom_vectors``.
+        models: the panels shown (a subsequence of :data:`PANELS`).
+    """
+
+    molecule: str = DEFAULT_MOLECULE
+    mode: str = "axis"
+    axis: Vector = (0.0, 0.0, 1.0)
+    angle: float = 0.0
+    euler: Vector = (0.0, 0.0, 0.0)
+    reflect: bool = False
+    overlay: bool = True
+    spin: bool = False
+    vectors: str = "forces"
+    models: tuple[str, ...] = DEFAULT_PANELS
+
+    def replace(self, **changes) -> "RotationSettings":
+        return dataclasses.replace(self, **changes)
+
+    def proper_rotation(self) -> torch.Tensor:
+        """The rotation part ``[3, 3]`` (float64, det +1)."""
+        if self.mode == "euler":
+            a, b, g = (math.radians(v) for v in self.euler)
+            return euler_to_matrix(a, b, g)
+        return axis_angle_to_matrix(torch.tensor(self.axis, dtype=torch.float64), math.radians(self.angle))
+
+    def matrix(self) -> torch.Tensor:
+        """The transformation ``[3, 3]`` (float64) applied to the molecule: R, or MIRROR·R."""
+        R = self.proper_rotation()
+        return torch.from_numpy(MIRROR) @ R if self.reflect else R
+
+    def description(self) -> str:
+        """A one-line description for people (plain text)."""
+        if self.mode == "euler":
+            a, b, g = self.euler
+            text = f"ZYZ Euler angles α = {a:g}°, β = {b:g}°, γ = {g:g}°"
+        else:
+            text = f"{self.angle:g}° about {axis_label(self.axis)}"
+        return text + (", then the mirror x → −x" if self.reflect else "")
+
+
+def axis_label(axis: Vector) -> str:
+    """``"z"`` for a preset axis, else ``"(1, 2, 0.5)"``."""
+    for name, preset in AXIS_PRESETS.items():
+        if _same_direction(axis, preset):
+            return name if len(name) == 1 else "(1, 1, 1)"
+    return "(" + ", ".join(f"{v:g}" for v in axis) + ")"
+
+
+def _same_direction(a: Vector, b: Vector) -> bool:
+    u, v = np.asarray(a, float), np.asarray(b, float)
+    return bool(np.allclose(u / np.linalg.norm(u), v / np.linalg.norm(v), atol=1e-9))
+
+
+# -- deep links ---------------------------------------------------------------------------------
+
+
+def _numbers(text: str, n: int) -> list[float]:
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    if len(parts) != n:
+        raise ValueError
+    values = [float(p) for p in parts]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError
+    return values
+
+
+def _parse_axis(text: str) -> Vector:
+    key = text.strip().lower()
+    if key in AXIS_PRESETS:
+        return AXIS_PRESETS[key]
+    values = _numbers(key, 3)
+    if math.hypot(*values) < 1e-9 or max(abs(v) for v in values) > 1e6:
+        raise ValueError
+    return tuple(values)  # type: ignore[return-value]
+
+
+def _parse_angle(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not -180 <= value <= 180:
+        raise ValueError
+    return value
+
+
+def _parse_euler(text: str) -> Vector:
+    a, b, g = _numbers(text, 3)
+    if not (-180 <= a <= 180 and 0 <= b <= 180 and -180 <= g <= 180):
+        raise ValueError
+    return (a, b, g)
+
+
+def _parse_flag(text: str) -> bool:
+    key = text.strip().lower()
+    if key in ("1", "true", "yes", "on"):
+        return True
+    if key in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _parse_models(text: str) -> tuple[str, ...]:
+    names = {p.strip().lower() for p in text.split(",") if p.strip()}
+    if not names or not names <= set(PANELS):
+        raise ValueError
+    return tuple(p for p in PANELS if p in names)
+
+
+def _parse_molecule(text: str) -> str:
+    key = text.strip().lower().replace(" ", "_")
+    if key not in LIBRARY:
+        raise ValueError
+    return key
+
+
+_PARSERS = {
+    "molecule": (_parse_molecule, f"choose a library molecule ({', '.join(LIBRARY)})"),
+    "axis": (_parse_axis, "the axis is x, y, z, xyz or three numbers like 1,1,0 (not all zero)"),
+    "angle": (_parse_angle, "the angle must be a number of degrees from -180 to 180"),
+    "euler": (_parse_euler, "Euler angles are three numbers α,β,γ in degrees (α, γ from -180 to 180, β from 0 to 180)"),
+    "reflect": (_parse_flag, "reflect is 1 or 0"),
+    "overlay": (_parse_flag, "overlay is 1 or 0"),
+    "spin": (_parse_flag, "spin is 1 or 0"),
+    "vectors": (lambda t: {"forces": "forces", "atom_vectors": "atom_vectors"}[t.strip().lower()], "vectors is forces or atom_vectors"),
+    "models": (_parse_models, f"models is a comma-separated list from {', '.join(PANELS)}"),
+}
+#: The query keys the page reads and writes.
+QUERY_KEYS: tuple[str, ...] = tuple(_PARSERS)
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_query(query: Mapping[str, str], base: RotationSettings | None = None) -> tuple[RotationSettings, list[str]]:
+    """Settings from URL query parameters (strings), and a message for each value not used.
+
+    Unknown keys are ignored (other pages' keys may be present). Never raises.
+    """
+    base = base or RotationSettings()
+    values: dict = {}
+    problems: list[str] = []
+    for key, (parse, rule) in _PARSERS.items():
+        if key not in query:
+            continue
+        raw = str(query[key])
+        try:
+            values[key] = parse(raw)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            field = "mode" if key == "euler" else key
+            fallback = "axis–angle" if key == "euler" else _shown(getattr(base, field))
+            problems.append(f"link parameter {key}={raw[:60]}: {rule}; using {fallback}")
+    if "euler" in values:
+        values["mode"] = "euler"
+    return base.replace(**values), problems
+
+
+def to_query(settings: RotationSettings, molecule_in_link: bool = True) -> dict[str, str]:
+    """The deep-link query of ``settings`` (defaults left out, except the molecule and rotation)."""
+    default = RotationSettings()
+    q: dict[str, str] = {}
+    if molecule_in_link:
+        q["molecule"] = settings.molecule
+    name = axis_label(settings.axis)
+    q["axis"] = name if len(name) == 1 else ("xyz" if name == "(1, 1, 1)" else _shown(settings.axis))
+    if settings.mode == "euler":
+        q["euler"] = _shown(settings.euler)
+    else:
+        q["angle"] = _shown(settings.angle)
+    for key in ("reflect", "overlay", "spin", "vectors", "models"):
+        if getattr(settings, key) != getattr(default, key):
+            q[key] = _shown(getattr(settings, key))
+    return q
+
+
+def random_settings(settings: RotationSettings, generator: torch.Generator | None = None) -> RotationSettings:
+    """A Haar-random rotation in the settings' mode, angles rounded to whole degrees."""
+    R = random_rotation(generator=generator)
+    if settings.mode == "euler":
+        a, b, g = (round(math.degrees(float(v))) for v in matrix_to_euler(R))
+        return settings.replace(euler=(float(a), float(min(max(b, 0), 180)), float(g)))
+    axis, angle = matrix_to_axis_angle(R)
+    axis_t = tuple(round(float(v), 3) for v in axis)
+    if math.hypot(*axis_t) < 1e-6:
+        axis_t = (0.0, 0.0, 1.0)
+    return settings.replace(axis=axis_t, angle=float(round(math.degrees(float(angle)))))

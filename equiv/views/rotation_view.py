@@ -1,0 +1,304 @@
+"""Everything the rotation lab shows for one state of its controls, built from prepared panels.
+
+A :class:`Panel` is a model (or the GFN2-xTB reference) with its outputs f(x) for the molecule as
+given: prepared once per molecule and model (the page caches them). A rotation change then costs
+one forward pass with forces per model (:func:`rotate`); a spin or an error-versus-angle curve
+costs one batched pass over a full turn (:func:`turn`).
+
+The molecule is centred on its centre of mass first (:func:`centred`), so turning it keeps it in
+view; the models are translation invariant, so this changes none of their outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from equiv.errors import EquivError
+from equiv.molecules import Molecule
+from equiv.views.rotation_lab import (
+    MAX_XTB_ATOMS,
+    Comparison,
+    Outputs,
+    compare,
+    evaluate,
+    turntable_angles,
+    turntable_transforms,
+    xtb_outputs,
+)
+from equiv.views.rotation_models import ModelSource, load_source
+from equiv.views.rotation_settings import MIRROR, PANEL_TITLES, RotationSettings
+from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, PanelFrame, PanelInfo, arrow_scale, bonds, build_scene, panel_frame, scene_key
+
+__all__ = [
+    "Panel",
+    "RotationResult",
+    "TurnResult",
+    "XTB_TURN_BUDGET_S",
+    "centred",
+    "is_identity",
+    "prepare_panel",
+    "rotate",
+    "table_rows",
+    "turn",
+    "turn_frames",
+    "turn_panel",
+    "turn_scene",
+]
+
+#: The spin computes GFN2-xTB for every frame only when that is expected to take less than this.
+XTB_TURN_BUDGET_S = 2.0
+
+
+def is_identity(g: np.ndarray) -> bool:
+    """Whether the transformation does nothing (to rounding)."""
+    return bool(np.allclose(g, np.eye(3), atol=1e-12))
+
+
+def centred(molecule: Molecule) -> Molecule:
+    """The molecule with its centre of mass at the origin (rotations turn it in place)."""
+    return molecule.centered()
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One viewer: a model or the reference, ready to be turned.
+
+    Attributes:
+        id: panel key (see :data:`equiv.views.rotation_settings.PANELS`).
+        title, subtitle: heading and where the model comes from.
+        model: the model (``None`` for the reference).
+        base: f(x) for the centred molecule (``None`` when the panel has nothing to compute).
+        note: why nothing is computed (e.g. the molecule is too large for xTB), or "".
+        seconds: wall time of one evaluation of f(x) (for the reference's time budget).
+    """
+
+    id: str
+    title: str
+    subtitle: str
+    model: object | None
+    base: Outputs | None
+    note: str = ""
+    seconds: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.base is not None
+
+
+def prepare_panel(panel_id: str, source: ModelSource | None, molecule: Molecule) -> Panel:
+    """Load the model of ``source`` (``None`` for the xTB reference) and evaluate f(x) for the
+    centred ``molecule``. A model that cannot take the molecule gives a panel with a note."""
+    title = PANEL_TITLES.get(panel_id, panel_id)
+    x = centred(molecule)
+    if panel_id == "xtb":
+        subtitle = "forces −∂E/∂r, tblite"
+        if molecule.n_atoms > MAX_XTB_ATOMS:
+            return Panel(panel_id, title, subtitle, None, None,
+                         f"not computed: {molecule.n_atoms} atoms (shown up to {MAX_XTB_ATOMS}, to stay well under a second)")
+        try:
+            base, seconds = xtb_outputs(x.numbers, x.positions)
+        except EquivError as exc:
+            return Panel(panel_id, title, subtitle, None, None, str(exc))
+        return Panel(panel_id, title, subtitle, None, base, seconds=seconds)
+    if source is None:
+        raise EquivError(f"panel {panel_id!r} needs a model source")
+    try:
+        model = load_source(source, tuple(int(z) for z in x.numbers))
+        t0 = time.perf_counter()
+        (base,) = evaluate(model, x.numbers, [x.positions])
+        seconds = time.perf_counter() - t0
+    except EquivError as exc:
+        return Panel(panel_id, title, source.label, None, None, str(exc))
+    return Panel(panel_id, title, source.label, model, base, seconds=seconds)
+
+
+def _outputs(panel: Panel, numbers: np.ndarray, positions: Sequence[np.ndarray]) -> list[Outputs] | None:
+    if not panel.active:
+        return None
+    if panel.model is None:  # the reference
+        return [xtb_outputs(numbers, p)[0] for p in positions]
+    return evaluate(panel.model, numbers, positions)  # type: ignore[arg-type]
+
+
+def _panel_infos(panels: Sequence[Panel], kind: str) -> list[PanelInfo]:
+    infos = []
+    for p in panels:
+        vectors = None if p.base is None else p.base.vectors(kind)
+        shown_kind = kind if vectors is not None else "forces"
+        if vectors is None and p.base is not None:
+            vectors = p.base.forces
+        unit = "eV/Å" if shown_kind == "forces" else "(model units)"
+        subtitle = p.subtitle + (" · forces (no atom vectors)" if shown_kind != kind else "")
+        infos.append(PanelInfo(p.id, p.title, subtitle, arrow_scale(vectors), unit, p.note))
+    return infos
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """What one state of the controls shows.
+
+    Attributes:
+        transform: g ``[3, 3]``; positions: g·x ``[n, 3]``.
+        comparisons: panel id → :class:`Comparison` (active panels only).
+        scene: the viewer's arguments (one frame).
+        seconds: wall time of each panel's evaluation.
+    """
+
+    transform: np.ndarray
+    positions: np.ndarray
+    comparisons: dict[str, Comparison]
+    scene: dict
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettings, height: int = 420) -> RotationResult:
+    """Evaluate every panel on the transformed molecule and build the one-frame scene."""
+    x = centred(molecule)
+    g = settings.matrix().numpy()
+    pos = x.positions @ g.T  # [n, 3]
+    comparisons: dict[str, Comparison] = {}
+    seconds: dict[str, float] = {}
+    for p in panels:
+        t0 = time.perf_counter()
+        outs = _outputs(p, x.numbers, [pos])
+        if outs is not None:
+            comparisons[p.id] = compare(p.base, outs[0], g)  # type: ignore[arg-type]
+        seconds[p.id] = time.perf_counter() - t0
+    infos = _panel_infos(panels, settings.vectors)
+    frame = {info.id: panel_frame(pos, comparisons.get(info.id), settings.vectors, info.scale, settings.overlay) for info in infos}
+    scene = build_scene(
+        key=scene_key(x.name, x.numbers, x.positions),
+        numbers=x.numbers,
+        bond_list=bonds(x.numbers, x.positions),
+        panels=infos,
+        frames_positions=[pos],
+        frames=[frame],
+        identities=[is_identity(g)],
+        kind=settings.vectors,
+        overlay=settings.overlay,
+        transform_label=settings.description(),
+        height=height,
+    )
+    return RotationResult(g, pos, comparisons, scene, seconds)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """A full turn about an axis: ``n`` transforms and each panel's comparison per frame.
+
+    Attributes:
+        angles: degrees ``[n]``; transforms: ``[n, 3, 3]``; positions: ``[n, n_atoms, 3]``.
+        comparisons: panel id → one :class:`Comparison` per frame (panels not computed are absent).
+        notes: panel id → why a panel was not computed over the turn.
+    """
+
+    angles: np.ndarray
+    transforms: np.ndarray
+    positions: np.ndarray
+    comparisons: dict[str, list[Comparison]]
+    notes: dict[str, str]
+
+
+def turn_frames(molecule: Molecule, axis: Sequence[float], start: np.ndarray, reflect: bool,
+                n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angles ``[n]`` (degrees), transforms ``[n, 3, 3]`` and positions ``[n, n_atoms, 3]`` of a turn
+    about ``axis`` by 0, 360/n, … degrees after the rotation ``start`` (then the mirror if ``reflect``)."""
+    x = centred(molecule)
+    angles = turntable_angles(n_frames)
+    g = turntable_transforms(axis, angles, start, MIRROR if reflect else None)  # [n, 3, 3]
+    return angles, g, np.einsum("kij,aj->kai", g, x.positions)
+
+
+def turn_panel(molecule: Molecule, panel: Panel, axis: Sequence[float], start: np.ndarray, reflect: bool,
+               n_frames: int) -> list[Comparison] | str:
+    """One panel over a turn (see :func:`turn_frames`), in one batch: a comparison per frame, or a
+    note saying why it is not computed (inactive panel; xTB over :data:`XTB_TURN_BUDGET_S`)."""
+    if not panel.active:
+        return panel.note or "not computed"
+    if panel.model is None and panel.seconds * n_frames > XTB_TURN_BUDGET_S:
+        return f"GFN2-xTB for {n_frames} frames would take about {panel.seconds * n_frames:.0f} s: not computed for the spin"
+    _, g, positions = turn_frames(molecule, axis, start, reflect, n_frames)
+    outs = _outputs(panel, centred(molecule).numbers, list(positions))
+    return [compare(panel.base, o, gk) for o, gk in zip(outs, g)]  # type: ignore[arg-type]
+
+
+def turn(molecule: Molecule, panels: Sequence[Panel], axis: Sequence[float], start: np.ndarray, reflect: bool,
+         n_frames: int, per_panel=None) -> TurnResult:
+    """Every panel on ``n_frames`` copies of the molecule turned about ``axis`` (see
+    :func:`turn_frames`). ``per_panel`` replaces :func:`turn_panel` (same arguments), e.g. by a cached
+    version of it."""
+    angles, g, positions = turn_frames(molecule, axis, start, reflect, n_frames)
+    comparisons: dict[str, list[Comparison]] = {}
+    notes: dict[str, str] = {}
+    for p in panels:
+        got = (per_panel or turn_panel)(molecule, p, axis, start, reflect, n_frames)
+        if isinstance(got, str):
+            notes[p.id] = got
+        else:
+            comparisons[p.id] = got
+    return TurnResult(angles, g, positions, comparisons, notes)
+
+
+def turn_scene(molecule: Molecule, panels: Sequence[Panel], result: TurnResult, settings: RotationSettings,
+               start_frame: int = 0, seconds_per_turn: float = 6.0, height: int = 420) -> dict:
+    """The viewer's arguments for playing ``result`` as an animation."""
+    x = centred(molecule)
+    infos = [
+        PanelInfo(i.id, i.title, i.subtitle, i.scale, i.unit, i.note or result.notes.get(i.id, ""))
+        for i in _panel_infos(panels, settings.vectors)
+    ]
+    frames = []
+    for k, pos in enumerate(result.positions):
+        frames.append({
+            info.id: panel_frame(pos, result.comparisons[info.id][k] if info.id in result.comparisons else None,
+                                 settings.vectors, info.scale, settings.overlay)
+            for info in infos
+        })
+    return build_scene(
+        key=scene_key(x.name, x.numbers, x.positions),
+        numbers=x.numbers,
+        bond_list=bonds(x.numbers, x.positions),
+        panels=infos,
+        frames_positions=list(result.positions),
+        frames=frames,
+        identities=[is_identity(g) for g in result.transforms],
+        kind=settings.vectors,
+        overlay=settings.overlay,
+        transform_label=f"spinning: {settings.description()}",
+        start_frame=start_frame,
+        seconds_per_turn=seconds_per_turn,
+        height=height,
+    )
+
+
+def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> list[dict]:
+    """One row per panel: energy of the turned molecule, its change, the relative errors, a verdict."""
+    rows = []
+    for p in panels:
+        c = comparisons.get(p.id)
+        if c is None:
+            rows.append({"panel": p.title, "model": p.subtitle, "E(g·x) / eV": None, "ΔE / meV": None,
+                         "force error": None, "atom-vector error": None, "verdict": p.note or "not computed"})
+            continue
+        worst = max(c.force_error, 0.0 if math.isnan(c.vector_error) else c.vector_error)
+        if is_identity(c.transform):
+            verdict = "not turned yet"
+        elif p.id == "xtb":
+            verdict = "reference"
+        else:
+            verdict = "equivariant" if worst < EQUIVARIANT_TOLERANCE else "not equivariant"
+        rows.append({
+            "panel": p.title,
+            "model": p.subtitle,
+            "E(g·x) / eV": c.rotated.energy,
+            "ΔE / meV": c.energy_change_mev,
+            "force error": c.force_error,
+            "atom-vector error": None if math.isnan(c.vector_error) else c.vector_error,
+            "verdict": verdict,
+        })
+    return rows

@@ -1,0 +1,266 @@
+// equiv's rotation-lab viewer: a Streamlit (components v1) component in plain JavaScript.
+//
+// Protocol (Streamlit 1.67, frontend ComponentInstance): the iframe posts
+// {isStreamlitMessage: true, type: "streamlit:componentReady", apiVersion: 1} to its parent, then
+// receives {type: "streamlit:render", args: {...}} messages whenever the Python call's arguments
+// change; it sizes itself with "streamlit:setFrameHeight". The iframe lives as long as the
+// component's key, so the camera and the WebGL canvas survive reruns.
+//
+// args: scene (see equiv/views/scene3d.py), cdn_url (3Dmol.js on a CDN, used only when the local
+// copy next to this file is missing). Every string from the scene goes in with textContent.
+"use strict";
+
+(function () {
+  const body = document.body;
+
+  // -- Streamlit protocol ------------------------------------------------------------------
+  function send(type, data) {
+    window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data || {}), "*");
+  }
+  let lastHeight = -1;
+  function fitHeight() {
+    const h = Math.ceil(document.getElementById("root").getBoundingClientRect().height) + 4;
+    if (h !== lastHeight) {
+      lastHeight = h;
+      send("streamlit:setFrameHeight", { height: h });
+    }
+  }
+
+  // -- 3Dmol.js: the local copy, else the CDN ------------------------------------------------
+  let loading = null;
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = function () { resolve(s.src); };
+      s.onerror = function () { s.remove(); reject(new Error("could not load " + src)); };
+      document.head.appendChild(s);
+    });
+  }
+  function load3Dmol(cdnUrl) {
+    if (!loading) {
+      loading = loadScript("3Dmol-min.js")
+        .then(function (url) { return { source: "local", url: url }; })
+        .catch(function () {
+          if (!cdnUrl) throw new Error("3Dmol.js is not installed next to the viewer (run make setup)");
+          return loadScript(cdnUrl).then(function (url) { return { source: "cdn", url: url }; });
+        })
+        .then(function (info) {
+          body.dataset.threedmol = info.source;
+          body.dataset.threedmolUrl = info.url;
+          return info;
+        });
+    }
+    return loading;
+  }
+
+  // -- drawing ---------------------------------------------------------------------------------
+  const ATOM_STYLE = { stick: { radius: 0.11, colorscheme: "Jmol" }, sphere: { scale: 0.24, colorscheme: "Jmol" } };
+  const MIN_ARROW = 0.02; // Å: shorter arrows are not drawn
+  const state = { scene: null, viewers: [], layout: "", key: null, frame: -1, raf: 0, paused: false, t0: 0, neighbours: [] };
+  window.equivViewer = state; // for tests and curious presenters
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+
+  function buildGrid(scene) {
+    const stage = document.getElementById("stage");
+    stage.style.height = scene.height + "px";
+    const old = document.getElementById("viewport");
+    const viewport = el("div");
+    viewport.id = "viewport";
+    stage.replaceChild(viewport, old);
+    const n = scene.panels.length;
+    const grid = $3Dmol.createViewerGrid(viewport, { rows: 1, cols: n, control_all: true },
+      { backgroundColor: "white", antialias: true, lowerZoomLimit: 2, upperZoomLimit: 200 });
+    state.viewers = grid[0];
+    state.layout = scene.panels.map(function (p) { return p.id; }).join(",") + "|" + scene.height;
+  }
+
+  function heads(scene) {
+    const h = document.getElementById("heads");
+    const cells = document.getElementById("cells");
+    h.replaceChildren();
+    cells.replaceChildren();
+    scene.panels.forEach(function (p) {
+      const d = el("div", "head");
+      d.appendChild(el("div", "title", p.title));
+      d.appendChild(el("div", "subtitle", p.subtitle));
+      if (p.scale_text) d.appendChild(el("div", "scale", p.scale_text));
+      h.appendChild(d);
+      const c = el("div", "cell");
+      if (p.note) c.appendChild(el("div", "note", p.note));
+      cells.appendChild(c);
+    });
+    const legend = document.getElementById("legend");
+    legend.replaceChildren();
+    scene.legend.forEach(function (item) {
+      const k = el("span", "key");
+      const sw = el("span", "swatch " + item.style);
+      sw.style.background = item.color;
+      k.appendChild(sw);
+      k.appendChild(el("span", "", item.text));
+      legend.appendChild(k);
+    });
+    document.getElementById("transform").textContent = scene.transform;
+    const pause = document.getElementById("pause");
+    pause.hidden = scene.frames.length < 2;
+  }
+
+  function neighbourLists(scene) {
+    const nb = scene.elements.map(function () { return []; });
+    scene.bonds.forEach(function (b) { nb[b[0]].push(b[1]); nb[b[1]].push(b[0]); });
+    return nb;
+  }
+
+  function arrow(a, spec) {
+    const dx = a[3] - a[0], dy = a[4] - a[1], dz = a[5] - a[2];
+    if (Math.sqrt(dx * dx + dy * dy + dz * dz) < MIN_ARROW) return null;
+    return Object.assign({ start: { x: a[0], y: a[1], z: a[2] }, end: { x: a[3], y: a[4], z: a[5] } }, spec);
+  }
+
+  function drawFrame(k) {
+    const scene = state.scene;
+    const frame = scene.frames[k];
+    const rotated = { radius: 0.07, radiusRatio: 2.3, mid: 0.7, color: scene.colors.rotated };
+    const expected = { radius: 0.17, radiusRatio: 1.6, mid: 0.7, color: scene.colors.expected, opacity: 0.55 };
+    scene.panels.forEach(function (p, i) {
+      const v = state.viewers[i];
+      v.removeAllModels();
+      v.removeAllShapes();
+      const atoms = scene.elements.map(function (elem, j) {
+        const r = frame.positions[j];
+        return { elem: elem, x: r[0], y: r[1], z: r[2], index: j, serial: j, bonds: state.neighbours[j].slice(),
+                 bondOrder: state.neighbours[j].map(function () { return 1; }) };
+      });
+      const m = v.addModel();
+      m.addAtoms(atoms);
+      m.setStyle({}, ATOM_STYLE);
+      const pf = frame.panels[p.id];
+      if (!pf) return;
+      pf.overlay.forEach(function (a) { const s = arrow(a, expected); if (s) v.addArrow(s); });
+      pf.arrows.forEach(function (a) { const s = arrow(a, rotated); if (s) v.addArrow(s); });
+    });
+    stats(scene, frame);
+    state.frame = k;
+    body.dataset.frame = String(k);
+  }
+
+  function stats(scene, frame) {
+    const s = document.getElementById("stats");
+    s.replaceChildren();
+    scene.panels.forEach(function (p) {
+      const d = el("div", "stat");
+      const pf = frame.panels[p.id];
+      if (pf && pf.verdict) d.appendChild(el("span", "verdict " + pf.verdict.replace(/ /g, "-"), pf.verdict));
+      (pf ? pf.stats : []).forEach(function (line) { d.appendChild(el("div", "line", line)); });
+      s.appendChild(d);
+    });
+  }
+
+  function renderAll() {
+    state.viewers.forEach(function (v) { v.render(); });
+  }
+
+  function fitCamera() {
+    const first = state.viewers[0];
+    first.zoomTo();
+    // zoomTo fits the height; narrow cells (many panels) need more room sideways, and a turning
+    // molecule needs room in every direction.
+    const box = document.getElementById("stage").getBoundingClientRect();
+    const aspect = box.width / Math.max(state.viewers.length, 1) / Math.max(box.height, 1);
+    first.zoom(Math.min(0.9, 1.1 * aspect));
+    const view = first.getView();
+    state.viewers.forEach(function (v, i) { if (i > 0) v.setView(view, true); });
+  }
+
+  function stopAnimation() {
+    if (state.raf) cancelAnimationFrame(state.raf);
+    state.raf = 0;
+  }
+
+  function startAnimation(startFrame) {
+    const scene = state.scene;
+    const n = scene.frames.length;
+    const period = Math.max(scene.seconds_per_turn, 0.5) * 1000;
+    state.t0 = performance.now() - (startFrame / n) * period;
+    function tick(now) {
+      const k = Math.floor((((now - state.t0) % period) / period) * n) % n;
+      if (k !== state.frame) {
+        drawFrame(k);
+        renderAll();
+      }
+      state.raf = requestAnimationFrame(tick);
+    }
+    state.raf = requestAnimationFrame(tick);
+  }
+
+  function togglePause() {
+    const btn = document.getElementById("pause");
+    if (state.raf) {
+      stopAnimation();
+      state.paused = true;
+      btn.textContent = "Play";
+    } else {
+      state.paused = false;
+      btn.textContent = "Pause";
+      startAnimation(Math.max(state.frame, 0));
+    }
+  }
+
+  function draw(scene) {
+    const layout = scene.panels.map(function (p) { return p.id; }).join(",") + "|" + scene.height;
+    // Same molecule: keep the camera, even when the panels change and the grid is rebuilt.
+    const keep = state.viewers.length && state.key === scene.key ? state.viewers[0].getView() : null;
+    if (layout !== state.layout) buildGrid(scene);
+    stopAnimation();
+    const wasAnimated = state.scene && state.scene.frames.length > 1;
+    if (!wasAnimated) state.paused = false;
+    document.getElementById("pause").textContent = state.paused ? "Play" : "Pause";
+    state.scene = scene;
+    state.neighbours = neighbourLists(scene);
+    heads(scene);
+    drawFrame(scene.start_frame || 0);
+    if (keep) {
+      state.viewers.forEach(function (v) { v.setView(keep, true); });
+    } else {
+      fitCamera();
+    }
+    state.key = scene.key;
+    renderAll();
+    if (scene.frames.length > 1 && !state.paused) startAnimation(scene.start_frame || 0);
+    body.dataset.renders = String(Number(body.dataset.renders || 0) + 1);
+    body.dataset.panels = String(scene.panels.length);
+    body.dataset.frames = String(scene.frames.length);
+    body.dataset.transform = scene.transform;
+    fitHeight();
+  }
+
+  function showError(message) {
+    const m = document.getElementById("message");
+    m.hidden = false;
+    m.textContent = message;
+    body.dataset.error = message;
+    fitHeight();
+  }
+
+  window.addEventListener("message", function (event) {
+    const data = event.data;
+    if (!data || data.type !== "streamlit:render") return;
+    const args = data.args || {};
+    load3Dmol(args.cdn_url)
+      .then(function () {
+        document.getElementById("message").hidden = true;
+        draw(args.scene);
+      })
+      .catch(function (err) { showError("The 3D viewer could not start: " + (err && err.message ? err.message : err)); });
+  });
+  document.getElementById("pause").addEventListener("click", togglePause);
+  window.addEventListener("resize", fitHeight);
+  send("streamlit:componentReady", { apiVersion: 1 });
+  fitHeight();
+})();

@@ -1,0 +1,198 @@
+"""The rotation lab page through AppTest (real Streamlit, no browser): every library molecule,
+controls, deep links, SMILES and uploads. The 3D viewer is a custom component; its arguments (the
+scene) are read from the page's element tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from equiv.models.pretrained import pretrained_models
+from equiv.molecules import LIBRARY, load_molecule
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "app_pages/rotate.py"
+
+
+def open_rotate(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _walk(node):
+    yield node
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for child in children.values():
+            yield from _walk(child)
+
+
+def viewer_scene(at: AppTest) -> dict:
+    """The scene the page sent to the 3D viewer component."""
+    for node in _walk(at.main):
+        proto = getattr(node, "proto", None)
+        if proto is not None and getattr(proto, "id", "").endswith("-rotation_lab_viewer") and hasattr(proto, "json_args"):
+            return json.loads(proto.json_args)["scene"]
+    raise AssertionError("no 3D viewer on the page")
+
+
+def verdicts(at: AppTest) -> dict[str, str]:
+    table = at.dataframe[0].value
+    return dict(zip(table["panel"], table["verdict"]))
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def query(at: AppTest) -> dict[str, str]:
+    return {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+
+
+@pytest.mark.parametrize("key", list(LIBRARY))
+def test_page_renders_for_every_library_molecule(key):
+    at = open_rotate({"molecule": key, "axis": "xyz", "angle": "77"})
+    mol = load_molecule(key)
+    scene = viewer_scene(at)
+    assert scene["elements"] == mol.symbols and len(scene["frames"]) == 1
+    assert [p["id"] for p in scene["panels"]] == ["gvp", "nequip", "mlp", "xtb"]
+    got = verdicts(at)
+    assert got["GVP-GNN"] == got["NequIP"] == "equivariant"
+    assert got["MLP (not equivariant)"] == "not equivariant"
+    assert got["Reference: GFN2-xTB"].startswith("reference")
+    assert any(f"{mol.formula}, {mol.n_atoms} atoms" in c.replace("\\", "") for c in texts(at, "caption"))
+    if not pretrained_models().get(key):
+        assert any("untrained models" in i for i in texts(at, "info"))
+    assert not at.error and not at.warning
+
+
+def test_controls_change_the_view_and_the_link():
+    at = open_rotate({"molecule": "ethanol"})
+    assert set(verdicts(at).values()) == {"not turned yet"}
+    before = np.array(viewer_scene(at)["frames"][0]["positions"])
+    assert query(at) == {"molecule": "ethanol", "axis": "z", "angle": "0"}
+
+    at.slider(key="rot_angle").set_value(120.0).run()
+    after = np.array(viewer_scene(at)["frames"][0]["positions"])
+    assert np.abs(after - before).max() > 0.5
+    assert query(at)["angle"] == "120" and verdicts(at)["NequIP"] == "equivariant"
+
+    at.selectbox(key="rot_axis").set_value("x").run()
+    assert query(at)["axis"] == "x" and "about x" in viewer_scene(at)["transform"]
+
+    at.toggle(key="rot_reflect").set_value(True).run()
+    scene = viewer_scene(at)
+    assert query(at)["reflect"] == "1" and "mirror" in scene["transform"]
+
+    at.toggle(key="rot_overlay").set_value(False).run()
+    assert query(at)["overlay"] == "0" and len(viewer_scene(at)["legend"]) == 1
+
+    at.radio(key="rot_vectors").set_value("atom_vectors").run()
+    assert query(at)["vectors"] == "atom_vectors"
+
+    at.multiselect(key="rot_models").set_value(["gvp", "nequip-so3", "mlp"]).run()
+    assert [p["id"] for p in viewer_scene(at)["panels"]] == ["gvp", "nequip-so3", "mlp"]
+    assert query(at)["models"] == "gvp,nequip-so3,mlp"
+    assert verdicts(at)["NequIP, SO(3) only"] == "not equivariant"  # ethanol, mirrored
+
+    at.multiselect(key="rot_models").set_value([]).run()
+    assert "Choose at least one panel to show." in texts(at, "info") and not at.exception
+    at.multiselect(key="rot_models").set_value(["gvp", "nequip-so3", "mlp"]).run()
+
+    at.radio(key="rot_mode").set_value("euler").run()
+    at.slider(key="rot_beta").set_value(60.0).run()
+    assert query(at)["euler"] == "0,60,0" and "angle" not in query(at)
+
+    at.toggle(key="rot_spin").set_value(True).run()
+    scene = viewer_scene(at)
+    assert len(scene["frames"]) == 36 and query(at)["spin"] == "1"
+
+    at.button[0].click().run()  # random rotation
+    assert query(at)["euler"] != "0,60,0"
+    assert not at.exception and not at.error
+
+
+def test_random_rotation_in_axis_mode_and_back_to_the_start():
+    at = open_rotate({"molecule": "water", "angle": "10"})
+    at.button[0].click().run()
+    q = query(at)
+    assert q["angle"] != "10" and q["axis"] != "z"
+    at.button[1].click().run()
+    assert query(at)["angle"] == "0"
+
+
+def test_deep_link_sets_every_control():
+    at = open_rotate({"molecule": "uracil", "axis": "1,2,0", "euler": "30,45,-60", "reflect": "1", "overlay": "0",
+                      "models": "nequip,mlp", "vectors": "atom_vectors"})
+    assert at.selectbox(key="rot_library").value == "uracil"
+    assert at.radio(key="rot_mode").value == "euler"
+    assert at.selectbox(key="rot_axis").value == "custom" and at.text_input(key="rot_axis_custom").value == "1, 2, 0"
+    assert (at.slider(key="rot_alpha").value, at.slider(key="rot_beta").value, at.slider(key="rot_gamma").value) == (30, 45, -60)
+    assert at.toggle(key="rot_reflect").value and not at.toggle(key="rot_overlay").value
+    assert at.multiselect(key="rot_models").value == ["nequip", "mlp"]
+    scene = viewer_scene(at)
+    assert [p["id"] for p in scene["panels"]] == ["nequip", "mlp"]
+    assert "α = 30°, β = 45°, γ = -60°" in scene["transform"] and "mirror" in scene["transform"]
+    assert query(at)["euler"] == "30,45,-60" and query(at)["axis"] == "1,2,0"
+
+
+def test_bad_deep_link_shows_messages_and_uses_defaults():
+    at = open_rotate({"molecule": "caffeine", "angle": "999", "models": "gvp,<b>x</b>"})
+    warnings = " ".join(texts(at, "warning")).replace("\\", "")
+    assert "molecule=caffeine" in warnings and "angle=999" in warnings and "models=gvp,<b>x</b>" in warnings
+    assert at.selectbox(key="rot_library").value == "aspirin"
+    assert query(at) == {"molecule": "aspirin", "axis": "z", "angle": "0"}
+    assert viewer_scene(at)["elements"] == load_molecule("aspirin").symbols
+
+
+def test_invalid_smiles_shows_a_message_and_keeps_the_molecule():
+    at = open_rotate({"molecule": "ethanol", "angle": "30"})
+    at.radio(key="rot_molecule_source").set_value("SMILES").run()
+    at.text_input(key="rot_smiles").set_value("C1CC(")
+    at.button[0].click().run()  # the form's submit button comes first in the SMILES view
+    errors = " ".join(texts(at, "error")).replace("\\", "")
+    assert "could not parse the SMILES string 'C1CC('" in errors and "previous molecule" in errors
+    assert viewer_scene(at)["elements"] == load_molecule("ethanol").symbols
+    assert verdicts(at)["NequIP"] == "equivariant"
+
+    at.text_input(key="rot_smiles").set_value("OC(=O)C")
+    at.button[0].click().run()
+    assert not at.error
+    scene = viewer_scene(at)
+    assert sorted(scene["elements"]) == sorted(["C", "C", "O", "O"] + ["H"] * 4)
+    assert "molecule" not in query(at)  # a SMILES molecule has no deep link
+    assert any("No trained model fits" in i for i in texts(at, "info"))
+    assert verdicts(at)["GVP-GNN"] == "equivariant" and verdicts(at)["MLP (not equivariant)"] == "not equivariant"
+
+    at.radio(key="rot_molecule_source").set_value("library").run()  # back to the library molecule
+    assert viewer_scene(at)["elements"] == load_molecule("ethanol").symbols
+
+
+def test_malformed_upload_shows_a_message_and_keeps_the_molecule():
+    at = open_rotate({"molecule": "water", "angle": "30"})
+    at.radio(key="rot_molecule_source").set_value("file").run()
+    at.file_uploader(key="rot_upload").set_value(("broken.xyz", b"3\nwater\nO 0 0\nH 1\n", "chemical/x-xyz")).run()
+    errors = " ".join(texts(at, "error")).replace("\\", "")
+    assert "could not read 'broken.xyz'" in errors and "previous molecule" in errors
+    assert viewer_scene(at)["elements"] == ["O", "H", "H"]
+    at.slider(key="rot_angle").set_value(60.0).run()  # the page keeps working; the message stays with the file
+    assert at.error and verdicts(at)["GVP-GNN"] == "equivariant"
+
+    name = "**mol** [x](javascript:alert(1)) $y$.xyz"
+    xyz = load_molecule("ethanol").to_xyz("<script>alert(1)</script>").encode()
+    at.file_uploader(key="rot_upload").set_value((name, xyz, "chemical/x-xyz")).run()
+    assert not at.error
+    assert sorted(viewer_scene(at)["elements"]) == sorted(load_molecule("ethanol").symbols)
+    shown = [c for c in texts(at, "caption") if c.startswith("Showing")][0]
+    assert shown.replace("\\", "") == f"Showing file {name}: C2H6O, 9 atoms."
+    assert "**mol**" not in shown and "[x](" not in shown  # escaped: the Markdown shows the literal name
+    assert "<script>" not in json.dumps(viewer_scene(at))  # titles from files never reach the viewer
