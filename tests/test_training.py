@@ -208,6 +208,15 @@ def test_cancel_through_the_run_store_keeps_the_best_checkpoint():
     assert record.checkpoint_path and load_checkpoint(record.checkpoint_path).metadata["epoch"] >= 1
 
 
+def test_nequip_l2_checkpoints_load_into_a_model_built_from_their_config(tmp_path):
+    # e3nn's l = 2 tensor products are compiled with torch.fx; a deep copy of them carries an extra
+    # buffer, so the EMA model must be a fresh build for its checkpoint to load.
+    result = train(tiny(model_options={**TINY_NEQUIP, "l_max": 2}, epochs=1, n_train=5, n_val=5, n_test=5),
+                   checkpoint_path=tmp_path / "l2.pt")
+    loaded = load_checkpoint(result.checkpoint)
+    assert loaded.model.config.l_max == 2 and loaded.metadata["test_metrics"] == result.test
+
+
 def test_nan_loss_fails_the_run_with_the_reason():
     store = RunStore()
     run = create_train_run(tiny(model="gvp", model_options=TINY_GVP, lr=1e30, epochs=3), store)

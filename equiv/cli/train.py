@@ -26,7 +26,7 @@ __all__ = ["register", "run"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and report test errors (meV, meV/Å)", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="Defaults follow the NequIP rMD17 recipe: Adam (AMSGrad), lr 0.01, batch 5, loss "
+                       epilog="Defaults follow the NequIP rMD17 recipe: Adam (AMSGrad), lr 0.01 (GVP 0.003), batch 5, loss "
                               "weights force 1000 / energy 1, EMA 0.99, reduce-on-plateau (patience 50, factor "
                               "0.8), stop below lr 1e-6. Without --epochs or --max-time it trains for 300 s.")
     p.add_argument("--model", required=True, metavar="NAME", help=f"model preset: {', '.join(MODEL_NAMES)}")
@@ -41,11 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time budget in seconds")
     p.add_argument("--max-steps", type=int, help="also stop after this many optimizer steps")
     p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0, help="initialisation, split and batch-order seed (default 0)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: one per idle core)")
+    p.add_argument("--threads", type=int, help="CPU threads (default 1 on machines of up to 2 cores, else one per idle core)")
     p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
     p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",

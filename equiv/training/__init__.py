@@ -11,7 +11,7 @@ carries a run record of the run store through training (:func:`execute_run`).
 """
 
 from equiv.training.batching import FrameTensors
-from equiv.training.config import DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
+from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
 from equiv.training.device import choose_threads, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
 from equiv.training.executor import (
@@ -26,6 +26,7 @@ from equiv.training.normalization import force_rms, species_counts, species_ener
 from equiv.training.trainer import EpochReport, Trainer, TrainHooks, TrainResult, train
 
 __all__ = [
+    "DEFAULT_LR",
     "DEFAULT_MAX_TIME_S",
     "DEVICES",
     "DTYPES",

@@ -5,9 +5,9 @@
 * :func:`planned_device`: the queue (``cpu`` or ``cuda``) a config will run on, without touching
   the GPU.
 * :func:`choose_threads`: CPU threads. The models' tensors are small (a batch of five ethanols is
-  45 atoms), so most operations stay under PyTorch's parallel grain and a second thread buys
-  little; on a shared machine OpenMP's spinning threads are ruinous (a NequIP step measured 10×
-  slower with two threads than with one while other processes kept both cores busy).
+  45 atoms), so a second thread buys little, and on a shared machine OpenMP's spinning threads
+  are ruinous (a NequIP step measured 2–10× slower with two threads than with one while other
+  processes kept the two cores busy).
 * :func:`training_numerics`: flush denormals to zero (saturated SiLU/sigmoid/tanh derivatives
   underflow into denormals, which made steps up to 5× slower on this CPU) and keep TF32 off (it
   breaks float32 equivariance on GPUs).
@@ -58,17 +58,23 @@ def planned_device(name: str) -> str:
 
 
 def choose_threads(requested: int | None = None) -> int:
-    """Threads for CPU training: ``requested``, else one per core that is free now (at least 1,
-    at most 4), judged by the 1-minute load average."""
+    """Threads for CPU training: ``requested``; else 1 on machines of up to two cores, and one per
+    core that is free now (judged by the 1-minute load average, at most 4) on larger ones.
+
+    On this 2-core machine NequIP on ethanol (batch 5) trained at 32–35 structures/s on one
+    thread and 8–14 on two while other processes used about 1.6 cores (``bench/train_throughput.py
+    --threads``): the operations are small, and OpenMP's spinning threads fight the other load.
+    """
     if requested is not None:
         return max(1, int(requested))
     cores = os.cpu_count() or 1
+    if cores <= 2:
+        return 1
     try:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - not on Linux
         load = 0.0
-    free = int(cores - load + 0.5)
-    return max(1, min(4, free))
+    return max(1, min(4, int(cores - load + 0.5)))
 
 
 @contextlib.contextmanager

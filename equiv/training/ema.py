@@ -28,13 +28,23 @@ __all__ = ["WeightEMA"]
 
 
 class WeightEMA:
-    """A copy of ``model`` (in eval mode, no gradients) whose parameters follow the model's."""
+    """A copy of ``model`` (in eval mode, no gradients) whose parameters follow the model's.
 
-    def __init__(self, model: nn.Module, decay: float, warmup: bool = True):
+    ``shadow``: a freshly built model of the same architecture to hold the average (its weights
+    are overwritten with the model's); default a ``copy.deepcopy``. Trainers pass a fresh build:
+    deep-copying e3nn's compiled tensor products adds a ``_tensor_constant`` buffer (torch.fx),
+    so a deep copy's state dict would not load into a model built from its config.
+    """
+
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = True, shadow: nn.Module | None = None):
         self.decay = float(decay)
         self.warmup = warmup
         self.num_updates = 0
-        self.model = copy.deepcopy(model).eval()
+        if shadow is None:
+            shadow = copy.deepcopy(model)
+        else:
+            shadow.load_state_dict(model.state_dict())
+        self.model = shadow.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self._source = [p.detach() for p in model.parameters()]  # views: follow in-place optimizer steps

@@ -34,7 +34,7 @@ import torch
 
 from equiv.data import Splits, load_splits
 from equiv.errors import TrainingError
-from equiv.models import ARCHITECTURES, PRESETS, EnergyModel, build_model, save_checkpoint
+from equiv.models import ARCHITECTURES, PRESETS, EnergyModel, build_model, model_from_config, save_checkpoint
 from equiv.training.batching import FrameTensors
 from equiv.training.config import TrainConfig
 from equiv.training.device import device_name, peak_memory_mib, reset_peak_memory, resolve_device, training_numerics
@@ -128,7 +128,8 @@ class TrainResult:
         checkpoint: the best checkpoint's path (``None`` when none was written).
         dataset: the data set's metadata, sizes and split protocol.
         normalization: per-species energy shifts (eV), scale (eV), average neighbours.
-        n_parameters: trainable parameters; history: every :class:`EpochReport`.
+        n_parameters: trainable parameters; model_config: the model's full config;
+        history: every :class:`EpochReport`.
     """
 
     config: TrainConfig
@@ -150,6 +151,7 @@ class TrainResult:
     dataset: dict[str, Any]
     normalization: dict[str, Any]
     n_parameters: int
+    model_config: dict[str, Any] = field(default_factory=dict)
     history: list[EpochReport] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -333,7 +335,10 @@ class Trainer:
         model, normalization = self._build(splits, train_frames, dtype, device)
         self.model = model
         self._inv_scale = 1.0 / normalization["energy_scale_ev"]
-        ema = WeightEMA(model, c.ema_decay) if c.ema_decay else None
+        ema = None
+        if c.ema_decay:
+            shadow = model_from_config(model.kind, model.config, dtype=dtype, seed=None).to(device)
+            ema = WeightEMA(model, c.ema_decay, shadow=shadow)
         eval_model = ema.model if ema is not None else model
         self.eval_model = eval_model
         n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -461,7 +466,8 @@ class Trainer:
             device=device.type, device_name=device_name(device), threads=threads,
             peak_memory_mib=peak_memory_mib(device),
             checkpoint=self.checkpoint_path if (self.checkpoint_path is not None and best_epoch is not None) else None,
-            dataset=splits.describe(), normalization=normalization, n_parameters=n_parameters, history=history,
+            dataset=splits.describe(), normalization=normalization, n_parameters=n_parameters,
+            model_config=model.config.to_dict(), history=history,
         )
 
 
