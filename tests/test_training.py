@@ -274,6 +274,20 @@ def test_equiv_train_json_on_a_tiny_rmd17_run():
     assert os.path.isfile(data["checkpoint"])
 
 
+def test_equiv_train_text_output(capsys):
+    argv = ["train", "--model", "gvp", "--data", "rmd17:ethanol", "--data-dir", str(RMD17_DIR), "--n-train", "10",
+            "--n-val", "5", "--n-test", "10", "--epochs", "2", "--layers", "1", "--channels", "8"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "run 1: gvp on rmd17:ethanol" in captured.err and captured.err.count("\nepoch ") == 2
+    assert "test set: 10 structures of rmd17:ethanol (PBE/def2-SVP), best epoch" in captured.out
+    assert "energy (meV, per molecule)" in captured.out and "force (meV/Å, per component)" in captured.out
+    assert "run 1; checkpoint " in captured.out
+    record = RunStore().get(1)
+    assert record.status == "finished" and record.config["model_options"] == {"n_layers": 1, "scalar_channels": 8,
+                                                                              "vector_channels": 4}
+
+
 def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
     store = RunStore()
     runs = [create_train_run(tiny(model="gvp", model_options=TINY_GVP, n_train=100, epochs=10_000), store)
@@ -297,3 +311,26 @@ def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
             if p.poll() is None:
                 p.kill()
             p.communicate()
+
+
+# -- shipped pretrained models ------------------------------------------------------------------
+
+def test_pretrained_models_are_small_indexed_and_self_describing():
+    from equiv.models.pretrained import PRETRAINED_DIR, pretrained_path
+    from equiv.molecules import LIBRARY
+
+    index = json.loads((PRETRAINED_DIR / "index.json").read_text())
+    assert set(index) == set(LIBRARY)
+    for molecule, models in index.items():
+        assert set(models) == {"mlp", "gvp", "nequip"}
+        for family, entry in models.items():
+            path = pretrained_path(molecule, family)
+            assert path is not None and path.stat().st_size == entry["bytes"] < 1_000_000
+            assert entry["force_mae_mev_per_a"] > 0 and entry["level_of_theory"] == "GFN2-xTB"
+    for family in ("mlp", "gvp", "nequip"):
+        loaded = load_checkpoint(pretrained_path("ethanol", family))
+        meta = loaded.metadata
+        assert meta["command"].startswith("python scripts/train_pretrained.py --molecules ethanol --models " + family)
+        assert meta["dataset"]["level_of_theory"] == "GFN2-xTB" and meta["dataset"]["molecule"] == "ethanol"
+        assert meta["test_metrics"]["force_mae_mev_per_a"] == pytest.approx(index["ethanol"][family]["force_mae_mev_per_a"], abs=0.01)
+        assert "run_store" not in meta and not meta["config"]["data"].startswith("file:/")

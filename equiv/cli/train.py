@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0, help="initialisation, split and batch-order seed (default 0)")
-    p.add_argument("--threads", type=int, help="CPU threads (default 1 on machines of up to 2 cores, else one per idle core)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the cores other processes leave idle, re-checked every epoch; "
+                        "give a number for bit-identical reruns)")
     p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
     p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
@@ -133,8 +134,13 @@ def run(args: argparse.Namespace) -> int:
         raise EquivError(f"{exc} (run {run_id}, recorded as failed)" if run_id else str(exc)) from None
     printer = _EpochPrinter(args.quiet)
     if not args.quiet:
+        where = record.device
+        if where == "cuda":
+            import torch
+
+            where = f"cuda ({torch.cuda.get_device_name()})"
         print(f"run {record.id}: {args.model} on {args.data}, {args.n_train} training structures, "
-              f"device {record.device}", file=sys.stderr, flush=True)
+              f"device {where}", file=sys.stderr, flush=True)
     hooks = TrainHooks(on_epoch=printer.epoch, on_progress=printer.progress)
     try:
         with graceful_stop() as stop:

@@ -114,8 +114,9 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: ``float32`` or ``float64``.
         seed: model initialisation, data split and batch order.
-        threads: CPU threads (``None``: see :func:`equiv.training.device.choose_threads`; one on
-            this 2-core machine).
+        threads: CPU threads (``None``: the cores other processes leave idle, re-checked after every
+            epoch; see :mod:`equiv.training.device`). Results are bit-identical for the same seed
+            and thread count; NequIP's also across 1 and 2 threads, GVP's differ in the 8th digit.
         checkpoint: where the best checkpoint goes (``None``: the executor's default).
         labels: free-form strings kept in the run record and the checkpoint's metadata.
     """

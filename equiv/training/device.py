@@ -4,10 +4,12 @@
   :class:`TrainingError` that says what to do.
 * :func:`planned_device`: the queue (``cpu`` or ``cuda``) a config will run on, without touching
   the GPU.
-* :func:`choose_threads`: CPU threads. The models' tensors are small (a batch of five ethanols is
-  45 atoms), so a second thread buys little, and on a shared machine OpenMP's spinning threads
-  are ruinous (a NequIP step measured 2–10× slower with two threads than with one while other
-  processes kept the two cores busy).
+* :func:`choose_threads` and :class:`CpuLoad`: CPU threads = the cores other processes leave
+  idle (at most 4). Measured on this 2-core machine (NequIP, ethanol, batch 5,
+  ``bench/train_throughput.py --threads``): quiet, two threads 66–87 structures/s against 60 on
+  one; with one other busy process, two threads fell to 24 (OpenMP's threads spin and fight it;
+  ``OMP_WAIT_POLICY=PASSIVE`` gave 51 and cost a third on the quiet machine) while one thread
+  kept 60. The trainer re-checks after every epoch and follows the load.
 * :func:`training_numerics`: flush denormals to zero (saturated SiLU/sigmoid/tanh derivatives
   underflow into denormals, which made steps up to 5× slower on this CPU) and keep TF32 off (it
   breaks float32 equivariance on GPUs).
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Iterator
 
 import torch
 
 from equiv.errors import TrainingError
 
-__all__ = ["resolve_device", "planned_device", "choose_threads", "training_numerics", "device_name",
+__all__ = ["resolve_device", "planned_device", "choose_threads", "CpuLoad", "training_numerics", "device_name",
            "peak_memory_mib", "reset_peak_memory"]
 
 
@@ -57,24 +60,60 @@ def planned_device(name: str) -> str:
     return resolve_device(name).type
 
 
-def choose_threads(requested: int | None = None) -> int:
-    """Threads for CPU training: ``requested``; else 1 on machines of up to two cores, and one per
-    core that is free now (judged by the 1-minute load average, at most 4) on larger ones.
+def _busy_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs since boot from ``/proc/stat``; ``None`` off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
 
-    On this 2-core machine NequIP on ethanol (batch 5) trained at 32–35 structures/s on one
-    thread and 8–14 on two while other processes used about 1.6 cores (``bench/train_throughput.py
-    --threads``): the operations are small, and OpenMP's spinning threads fight the other load.
+
+class CpuLoad:
+    """How many cores other processes keep busy, between two calls of :meth:`others_busy`.
+
+    It takes all CPUs' busy time from ``/proc/stat`` and subtracts this process's own CPU time.
+
+    >>> load = CpuLoad()
+    >>> 0.0 <= load.others_busy(min_interval_s=0.05) <= (os.cpu_count() or 1)
+    True
     """
+
+    def __init__(self) -> None:
+        self._last = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, tuple[int, int] | None, float]:
+        return time.monotonic(), _busy_ticks(), time.process_time()
+
+    def others_busy(self, min_interval_s: float = 0.2) -> float:
+        """Cores busy with other processes since the last call (or construction), averaged over
+        at least ``min_interval_s`` (sleeps for the rest); 0 when unknown."""
+        wait = min_interval_s - (time.monotonic() - self._last[0])
+        if wait > 0:
+            time.sleep(wait)
+        (t0, ticks0, own0), now = self._last, self._sample()
+        self._last = now
+        t1, ticks1, own1 = now
+        if ticks0 is None or ticks1 is None or ticks1[1] <= ticks0[1]:
+            return 0.0
+        cores = os.cpu_count() or 1
+        busy_fraction = (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1])  # of all cores
+        own_cores = (own1 - own0) / max(t1 - t0, 1e-9)
+        return max(0.0, busy_fraction * cores - own_cores)
+
+
+def choose_threads(requested: int | None = None, others_busy: float | None = None) -> int:
+    """Threads for CPU training: ``requested``; else the cores that other processes leave idle
+    (``others_busy`` cores busy, measured now when not given), at least 1 and at most 4."""
     if requested is not None:
         return max(1, int(requested))
+    if others_busy is None:
+        others_busy = CpuLoad().others_busy()
     cores = os.cpu_count() or 1
-    if cores <= 2:
-        return 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - not on Linux
-        load = 0.0
-    return max(1, min(4, int(cores - load + 0.5)))
+    return max(1, min(4, int(cores - others_busy + 0.5)))
 
 
 @contextlib.contextmanager

@@ -37,7 +37,15 @@ from equiv.errors import TrainingError
 from equiv.models import ARCHITECTURES, PRESETS, EnergyModel, build_model, model_from_config, save_checkpoint
 from equiv.training.batching import FrameTensors
 from equiv.training.config import TrainConfig
-from equiv.training.device import device_name, peak_memory_mib, reset_peak_memory, resolve_device, training_numerics
+from equiv.training.device import (
+    CpuLoad,
+    choose_threads,
+    device_name,
+    peak_memory_mib,
+    reset_peak_memory,
+    resolve_device,
+    training_numerics,
+)
 from equiv.training.ema import WeightEMA
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
 from equiv.training.normalization import force_rms, species_counts, species_energy_shift
@@ -62,6 +70,7 @@ class EpochReport:
         structures_per_s: training throughput in this epoch (optimizer steps only).
         progress: fraction of the budget used (0–1).
         peak_memory_mib: peak GPU memory so far, ``None`` on CPU.
+        threads: CPU threads during the epoch.
     """
 
     epoch: int
@@ -77,6 +86,7 @@ class EpochReport:
     structures_per_s: float
     progress: float
     peak_memory_mib: float | None = None
+    threads: int = 1
 
     def store_metrics(self) -> dict[str, Any]:
         """Metrics as :meth:`equiv.runs.RunStore.log_epoch` takes them (``train_…``, ``val_…``
@@ -84,7 +94,7 @@ class EpochReport:
         out: dict[str, Any] = {f"train_{k}": v for k, v in self.train.items()}
         out.update({f"val_{k}": v for k, v in self.val.items()})
         out.update(val_loss=self.val_loss, best=self.best, partial=self.partial, steps=self.steps,
-                   structures_per_s=self.structures_per_s)
+                   structures_per_s=self.structures_per_s, threads=self.threads)
         if self.peak_memory_mib is not None:
             out["peak_memory_mib"] = self.peak_memory_mib
         return out
@@ -124,7 +134,8 @@ class TrainResult:
         cancelled: stopped by ``should_stop``.
         seconds: wall time of the whole run (loading data to test); train_seconds: training and
             validation; structures_per_s: training throughput (optimizer steps only).
-        device, device_name, threads, peak_memory_mib: where it ran (peak GPU memory, ``None`` on CPU).
+        device, device_name, threads, peak_memory_mib: where it ran (CPU threads at the end; peak
+            GPU memory, ``None`` on CPU).
         checkpoint: the best checkpoint's path (``None`` when none was written).
         dataset: the data set's metadata, sizes and split protocol.
         normalization: per-species energy shifts (eV), scale (eV), average neighbours.
@@ -349,6 +360,8 @@ class Trainer:
         n_train = train_frames.n_frames
         steps_per_epoch = math.ceil(n_train / c.batch_size)
         check_nan_every = 1 if device.type == "cpu" else 25
+        # Default CPU threads follow the other processes' load, re-checked after every epoch.
+        cpu_load = CpuLoad() if device.type == "cpu" and c.threads is None else None
 
         history: list[EpochReport] = []
         best_loss, best_epoch, best_val, best_state = math.inf, None, {}, None
@@ -434,13 +447,19 @@ class Trainer:
                 epoch=epoch, seconds=elapsed, lr=lr, steps=steps, structures=structures, train=acc.result(), val=val,
                 val_loss=val_loss, best=is_best, partial=partial,
                 structures_per_s=epoch_structures / t_epoch_steps if t_epoch_steps > 0 else 0.0,
-                progress=self._fraction(epoch, elapsed, steps), peak_memory_mib=peak_memory_mib(device))
+                progress=self._fraction(epoch, elapsed, steps), peak_memory_mib=peak_memory_mib(device),
+                threads=threads)
             history.append(report)
             if self.hooks.on_epoch is not None:
                 self.hooks.on_epoch(report)
             new_lr = optimizer.param_groups[0]["lr"]
             if stopped:
                 break
+            if cpu_load is not None:
+                wanted = choose_threads(None, cpu_load.others_busy(min_interval_s=0.0))
+                if wanted != threads:
+                    threads = wanted
+                    torch.set_num_threads(threads)
             if c.epochs is not None and epoch >= c.epochs:
                 stopped = "epochs"
             elif new_lr < c.min_lr:
