@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from equiv.errors import EquivError
 from equiv.training import TrainConfig, TrainHooks, choose_threads, train
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "rmd17"
@@ -74,4 +75,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except EquivError as exc:  # missing data, CUDA absent, ...: one line, no traceback
+        sys.exit(f"error: {exc}")

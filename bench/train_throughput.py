@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from equiv.errors import EquivError
 from equiv.training import TrainConfig, choose_threads, resolve_device, train
 from equiv.training.device import device_name
 
@@ -59,4 +60,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except EquivError as exc:  # missing data, CUDA absent, ...: one line, no traceback
+        sys.exit(f"error: {exc}")
