@@ -6,7 +6,7 @@ escaping is a bug.
 
 from __future__ import annotations
 
-__all__ = ["EquivError", "MoleculeError", "DataError", "RunError"]
+__all__ = ["EquivError", "MoleculeError", "DataError", "RunError", "TrainingError"]
 
 
 class EquivError(Exception):
@@ -27,3 +27,8 @@ class DataError(EquivError, ValueError):
 class RunError(EquivError):
     """A run-store request that cannot be done: an unknown run id, or a state change that does not
     apply (finishing a run that is no longer running, ...)."""
+
+
+class TrainingError(EquivError):
+    """A training run that cannot start or go on: an unknown model or bad options, CUDA asked for
+    but absent, out of (GPU) memory, a loss that became NaN, no training budget, ..."""

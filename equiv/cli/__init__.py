@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "equivariance",
     "data",
     "runs",
+    "train",
 ]
 
 

@@ -1,0 +1,179 @@
+"""``equiv train``: train a model on a data set, print a line per epoch and the test errors.
+
+  equiv train --model nequip --data rmd17:ethanol --data-dir ../shared/data/rmd17 --n-train 950 --max-time 120
+  equiv train --model gvp --data xtb:ethanol --n-train 200 --epochs 50 --json
+
+Every run is recorded in the run store (`equiv runs show ID`); Ctrl-C stops cleanly (the run is
+cancelled and keeps its best checkpoint; a second Ctrl-C interrupts at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from equiv.cli.equivariance import MODEL_NAMES
+from equiv.cli.output import add_json_flag, format_table, print_json
+from equiv.cli.progress import format_seconds
+from equiv.errors import EquivError
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model and report test errors (meV, meV/Å)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Defaults follow the NequIP rMD17 recipe: Adam (AMSGrad), lr 0.01 (GVP 0.003), batch 5, loss "
+                              "weights force 1000 / energy 1, EMA 0.99, reduce-on-plateau (patience 50, factor "
+                              "0.8), stop below lr 1e-6. Without --epochs or --max-time it trains for 300 s.")
+    p.add_argument("--model", required=True, metavar="NAME", help=f"model preset: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--data", required=True, metavar="SPEC",
+                   help="rmd17:<molecule>[:NN], xtb:<molecule>, or a file (.npz written by equiv, extended XYZ)")
+    p.add_argument("--data-dir", help="rMD17 folder (default: $EQUIV_RMD17_DIR or the data home)")
+    p.add_argument("--n-train", type=int, required=True, help="training structures")
+    p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
+    p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="epochs to train")
+    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time budget in seconds")
+    p.add_argument("--max-steps", type=int, help="also stop after this many optimizer steps")
+    p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--seed", type=int, default=0, help="initialisation, split and batch-order seed (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the cores other processes leave idle, re-checked every epoch; "
+                        "give a number for bit-identical reruns)")
+    p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
+    p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any model config field, VALUE as JSON (e.g. l_max=1, radial_hidden=[32,32]); repeatable")
+    p.add_argument("--energy-weight", type=float, default=1.0, help="energy loss weight (default 1)")
+    p.add_argument("--force-weight", type=float, default=1000.0, help="force loss weight (default 1000)")
+    p.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay of the weights; 0 turns it off (default 0.99)")
+    p.add_argument("--patience", type=int, default=50, help="reduce-on-plateau patience in epochs (default 50)")
+    p.add_argument("--early-stop", type=int, metavar="EPOCHS",
+                   help="stop after this many epochs without a better validation loss")
+    p.add_argument("--checkpoint", help="where the best checkpoint goes (default: the data home's checkpoints/)")
+    p.add_argument("--energy-key", help="energy key of an extended XYZ file")
+    p.add_argument("--forces-key", help="forces key of an extended XYZ file")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    from equiv.training import size_overrides
+
+    options = size_overrides(args.model, layers=args.layers, channels=args.channels)
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise EquivError(f"--model-option {item!r}: write KEY=VALUE, e.g. l_max=1")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def _config_dict(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": args.model, "model_options": _model_options(args), "data": args.data, "data_dir": args.data_dir,
+        "energy_key": args.energy_key, "forces_key": args.forces_key, "n_train": args.n_train, "n_val": args.n_val,
+        "n_test": args.n_test, "epochs": args.epochs, "max_time_s": args.max_time, "max_steps": args.max_steps,
+        "batch_size": args.batch_size, "lr": args.lr, "energy_weight": args.energy_weight,
+        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "plateau_patience": args.patience,
+        "early_stop_patience": args.early_stop, "device": args.device, "dtype": args.dtype, "seed": args.seed,
+        "threads": args.threads, "checkpoint": args.checkpoint,
+        "labels": {"command": shlex.join(["equiv", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "equiv train"},
+    }
+
+
+class _EpochPrinter:
+    """One line per epoch on stderr; on a terminal, a redrawn line for the steps in between."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._drawn = False
+
+    def progress(self, fraction: float, message: str) -> None:
+        if self.quiet or not self.tty:
+            return
+        sys.stderr.write(f"\r  {message}  {fraction:4.0%}".ljust(60))
+        sys.stderr.flush()
+        self._drawn = True
+
+    def epoch(self, r) -> None:
+        if self.quiet:
+            return
+        if self._drawn:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+            self._drawn = False
+        memory = f"  GPU peak {r.peak_memory_mib:,.0f} MiB" if r.peak_memory_mib is not None else ""
+        print(f"epoch {r.epoch:4d}{'*' if r.partial else ' '} {format_seconds(r.seconds):>10s}  lr {r.lr:.2e}  "
+              f"train F {r.train['force_mae_mev_per_a']:8.2f}  val E {r.val['energy_mae_mev']:8.2f} meV  "
+              f"F {r.val['force_mae_mev_per_a']:8.2f} meV/Å  {r.structures_per_s:6.1f} str/s"
+              f"{memory}{'  best' if r.best else ''}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from equiv.runs import RunStore
+    from equiv.training import TrainHooks, create_train_run, execute_run, graceful_stop
+
+    store = RunStore()
+    raw = _config_dict(args)
+    try:
+        record = create_train_run(raw, store, record_rejected=True)
+    except EquivError as exc:
+        run_id = getattr(exc, "run_id", None)
+        raise EquivError(f"{exc} (run {run_id}, recorded as failed)" if run_id else str(exc)) from None
+    printer = _EpochPrinter(args.quiet)
+    if not args.quiet:
+        where = record.device
+        if where == "cuda":
+            import torch
+
+            where = f"cuda ({torch.cuda.get_device_name()})"
+        print(f"run {record.id}: {args.model} on {args.data}, {args.n_train} training structures, "
+              f"device {where}", file=sys.stderr, flush=True)
+    hooks = TrainHooks(on_epoch=printer.epoch, on_progress=printer.progress)
+    try:
+        with graceful_stop() as stop:
+            result = execute_run(record.id, store, hooks=hooks, stop=stop)
+    except EquivError as exc:
+        raise EquivError(f"{exc} (run {record.id}, recorded as failed)") from None
+    run_record = store.get(record.id)
+    dataset = result.dataset
+    summary = {**result.summary(), "run_id": record.id, "status": run_record.status,
+               "dataset": {k: dataset.get(k) for k in ("name", "molecule", "formula", "level_of_theory", "source",
+                                                      "units", "original_units", "conversion", "split")}}
+    if args.json:
+        print_json(summary)
+    else:
+        _print_table(result, summary)
+    return 130 if result.cancelled else 0
+
+
+def _print_table(result, summary: dict[str, Any]) -> None:
+    ds = summary["dataset"]
+    if result.cancelled:
+        print(f"run {summary['run_id']} cancelled after {result.epochs} epochs ({format_seconds(result.seconds)}); "
+              f"best checkpoint: {summary['checkpoint'] or 'none yet'}")
+        return
+    n_test = summary.get("n_test")
+    print(f"\ntest set: {n_test} structures of {ds['name']} ({ds['level_of_theory']}), best epoch "
+          f"{result.best_epoch} of {result.epochs} ({result.stopped})")
+    t = result.test
+    print(format_table([["energy (meV, per molecule)", f"{t['energy_mae_mev']:.2f}", f"{t['energy_rmse_mev']:.2f}"],
+                        ["force (meV/Å, per component)", f"{t['force_mae_mev_per_a']:.2f}",
+                         f"{t['force_rmse_mev_per_a']:.2f}"]], ["", "MAE", "RMSE"]))
+    where = result.device_name if result.device == "cuda" else f"cpu, {result.threads} thread(s)"
+    memory = f", GPU peak {result.peak_memory_mib:,.0f} MiB" if result.peak_memory_mib is not None else ""
+    print(f"\n{result.steps} steps in {format_seconds(result.train_seconds)} ({result.structures_per_s:.1f} "
+          f"structures/s) on {where}{memory}; {format_seconds(result.seconds)} in all")
+    print(f"run {summary['run_id']}; checkpoint {summary['checkpoint']}")

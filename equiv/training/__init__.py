@@ -1,0 +1,55 @@
+"""Training: :class:`TrainConfig` → :func:`train` → :class:`TrainResult`, and the executor that
+carries a run record of the run store through training (:func:`execute_run`).
+
+* :mod:`~equiv.training.config`: the settings (JSON-serialisable; a run record stores them).
+* :mod:`~equiv.training.trainer`: the loop (Adam/AMSGrad, reduce-on-plateau, EMA, best checkpoint,
+  validation per epoch, test in meV and meV/Å).
+* :mod:`~equiv.training.executor`: ``create_train_run`` / ``execute_run`` (and
+  ``python -m equiv.training.worker RUN_ID``).
+* :mod:`~equiv.training.batching`, :mod:`~equiv.training.normalization`, :mod:`~equiv.training.ema`,
+  :mod:`~equiv.training.metrics`, :mod:`~equiv.training.device`: the parts.
+"""
+
+from equiv.training.batching import FrameTensors
+from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
+from equiv.training.device import choose_threads, planned_device, resolve_device
+from equiv.training.ema import WeightEMA
+from equiv.training.executor import (
+    TRAINING_KINDS,
+    create_train_run,
+    default_checkpoint_path,
+    execute_run,
+    graceful_stop,
+)
+from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
+from equiv.training.normalization import force_rms, species_counts, species_energy_shift
+from equiv.training.trainer import EpochReport, Trainer, TrainHooks, TrainResult, train
+
+__all__ = [
+    "DEFAULT_LR",
+    "DEFAULT_MAX_TIME_S",
+    "DEVICES",
+    "DTYPES",
+    "METRIC_KEYS",
+    "TRAINING_KINDS",
+    "EpochReport",
+    "ErrorAccumulator",
+    "FrameTensors",
+    "TrainConfig",
+    "TrainHooks",
+    "TrainResult",
+    "Trainer",
+    "WeightEMA",
+    "choose_threads",
+    "create_train_run",
+    "default_checkpoint_path",
+    "execute_run",
+    "force_rms",
+    "graceful_stop",
+    "planned_device",
+    "resolve_device",
+    "size_overrides",
+    "species_counts",
+    "species_energy_shift",
+    "train",
+]

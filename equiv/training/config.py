@@ -1,0 +1,242 @@
+"""What a training run is asked to do: :class:`TrainConfig` (JSON-serialisable; it is what a run
+record stores, so a queued run can be executed anywhere from its record alone).
+
+Defaults follow the NequIP rMD17 recipe where it has one: Adam with AMSGrad, lr 0.01 (GVP:
+0.003), batch 5,
+loss weights force 1000 / energy 1 (energy per molecule), EMA 0.99, reduce-on-plateau with
+patience 50 and factor 0.8, stop when the learning rate falls below 1e-6.
+
+Example:
+    >>> cfg = TrainConfig(model="gvp", data="xtb:ethanol", n_train=100, epochs=5)
+    >>> cfg.molecule, cfg.budget_text()
+    ('ethanol', '5 epochs')
+    >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from equiv.errors import DataError, TrainingError
+
+__all__ = ["TrainConfig", "DEFAULT_LR", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "size_overrides", "spec_molecule"]
+
+#: Budget when neither epochs, a time limit nor a step limit is given.
+DEFAULT_MAX_TIME_S = 300.0
+#: Learning rate by architecture when none is given: the NequIP recipe's 0.01, except GVP, whose
+#: forces collapsed to zero for good at 0.01 on water (GFN2-xTB, 250 frames; 0.003 reached
+#: 58 meV/Å in 30 s).
+DEFAULT_LR = {"nequip": 0.01, "mlp": 0.01, "gvp": 0.003}
+DTYPES = ("float32", "float64")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def size_overrides(model: str, layers: int | None = None, channels: int | None = None) -> dict[str, Any]:
+    """Model options for "layers" and "channels", the two sizes people tune, in each
+    architecture's own terms: NequIP ``n_layers``/``channels``; GVP ``n_layers``,
+    ``scalar_channels`` = channels and ``vector_channels`` = channels / 2; MLP ``hidden`` =
+    layers × channels.
+
+    >>> size_overrides("gvp", layers=2, channels=16)
+    {'n_layers': 2, 'scalar_channels': 16, 'vector_channels': 8}
+    >>> size_overrides("mlp", layers=2, channels=64)
+    {'hidden': [64, 64]}
+    """
+    for name, value in (("layers", layers), ("channels", channels)):
+        if value is not None and value < 1:
+            raise TrainingError(f"{name} must be 1 or more, not {value}")
+    family = model.split("-")[0]
+    out: dict[str, Any] = {}
+    if family == "mlp":
+        if layers is not None or channels is not None:
+            out["hidden"] = [channels or 128] * (layers or 3)
+    elif family == "gvp":
+        if layers is not None:
+            out["n_layers"] = layers
+        if channels is not None:
+            out["scalar_channels"] = channels
+            out["vector_channels"] = max(1, channels // 2)
+    else:
+        if layers is not None:
+            out["n_layers"] = layers
+        if channels is not None:
+            out["channels"] = channels
+    return out
+
+
+def spec_molecule(spec: Any) -> str | None:
+    """The molecule a data-set spec names (``rmd17:ethanol`` → ``ethanol``); ``None`` for a file
+    or a spec that is not one."""
+    from equiv.data import parse_spec
+
+    try:
+        return parse_spec(str(spec)).molecule
+    except DataError:
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run's settings (units: seconds, eV, Å).
+
+    Attributes:
+        model: a preset of :data:`equiv.models.PRESETS` (``mlp``, ``gvp``, ``nequip``,
+            ``nequip-l0`` … ``nequip-l3``, ``nequip-paper``).
+        model_options: config overrides for the preset (``{"channels": 16}``). ``avg_num_neighbors``
+            is measured on the training set unless given here.
+        data: data-set spec (``rmd17:ethanol``, ``xtb:ethanol``, ``file:frames.extxyz``).
+        data_dir: the rMD17 folder (``None``: ``$EQUIV_RMD17_DIR`` or the data home).
+        energy_key, forces_key: label keys of an extended XYZ file.
+        n_train, n_val: training and validation structures; n_test: test structures (``None``: all).
+        epochs, max_time_s, max_steps: budget; training stops at whichever comes first (none given:
+            :data:`DEFAULT_MAX_TIME_S`). ``max_time_s`` counts training and validation, not data
+            loading or the final test.
+        batch_size: structures per optimizer step; eval_batch_size: per evaluation batch.
+        lr: initial learning rate (Adam with AMSGrad); ``None``: :data:`DEFAULT_LR` of the
+            architecture.
+        energy_weight, force_weight: loss weights of the energy (per molecule) and force (per
+            component) mean squared errors, both in units of the training set's force RMS.
+        ema_decay: decay of the exponential moving average of the weights used for validation,
+            test and the checkpoint (``None`` or 0: no EMA).
+        plateau_patience, plateau_factor: reduce-on-plateau of the validation loss (epochs).
+        min_lr: stop when the learning rate has fallen below this.
+        early_stop_patience: stop after this many epochs without a better validation loss
+            (``None``: never).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: ``float32`` or ``float64``.
+        seed: model initialisation, data split and batch order.
+        threads: CPU threads (``None``: the cores other processes leave idle, re-checked after every
+            epoch; see :mod:`equiv.training.device`). Results are bit-identical for the same seed
+            and thread count; NequIP's also across 1 and 2 threads, GVP's differ in the 8th digit.
+        checkpoint: where the best checkpoint goes (``None``: the executor's default).
+        labels: free-form strings kept in the run record and the checkpoint's metadata.
+    """
+
+    model: str = "nequip"
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    data: str = "xtb:ethanol"
+    data_dir: str | None = None
+    energy_key: str | None = None
+    forces_key: str | None = None
+    n_train: int = 950
+    n_val: int = 50
+    n_test: int | None = None
+    epochs: int | None = None
+    max_time_s: float | None = None
+    max_steps: int | None = None
+    batch_size: int = 5
+    eval_batch_size: int = 50
+    lr: float | None = None
+    energy_weight: float = 1.0
+    force_weight: float = 1000.0
+    ema_decay: float | None = 0.99
+    plateau_patience: int = 50
+    plateau_factor: float = 0.8
+    min_lr: float = 1e-6
+    early_stop_patience: int | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    seed: int = 0
+    threads: int | None = None
+    checkpoint: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_options", _jsonable(dict(self.model_options)))
+        object.__setattr__(self, "labels", {str(k): str(v) for k, v in dict(self.labels).items()})
+        if self.epochs is None and self.max_time_s is None and self.max_steps is None:
+            object.__setattr__(self, "max_time_s", DEFAULT_MAX_TIME_S)
+        self._check()
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR.get(self.model_kind, 0.01))
+
+    def _check(self) -> None:
+        def positive_int(name: str, value: int | None, allow_none: bool = False) -> None:
+            if value is None and allow_none:
+                return
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TrainingError(f"{name} must be a whole number of 1 or more, not {value!r}")
+
+        positive_int("the training-set size", self.n_train)
+        positive_int("the validation-set size", self.n_val)
+        positive_int("the test-set size", self.n_test, allow_none=True)
+        positive_int("epochs", self.epochs, allow_none=True)
+        positive_int("the step limit", self.max_steps, allow_none=True)
+        positive_int("the batch size", self.batch_size)
+        positive_int("the evaluation batch size", self.eval_batch_size)
+        positive_int("the plateau patience", self.plateau_patience)
+        positive_int("the early-stopping patience", self.early_stop_patience, allow_none=True)
+        positive_int("threads", self.threads, allow_none=True)
+        if self.max_time_s is not None and not (math.isfinite(self.max_time_s) and self.max_time_s > 0):
+            raise TrainingError(f"the time limit must be above 0 seconds, not {self.max_time_s}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise TrainingError(f"the learning rate must be above 0, not {self.lr}")
+        for name in ("energy_weight", "force_weight"):
+            w = getattr(self, name)
+            if not (math.isfinite(w) and w >= 0):
+                raise TrainingError(f"the {name.replace('_', ' ')} must be 0 or more, not {w}")
+        if self.energy_weight == 0 and self.force_weight == 0:
+            raise TrainingError("the energy and force weights are both 0: nothing to train")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise TrainingError(f"the EMA decay must be at least 0 and below 1, not {self.ema_decay}")
+        if not 0 < self.plateau_factor < 1:
+            raise TrainingError(f"the plateau factor must lie between 0 and 1, not {self.plateau_factor}")
+        if not self.min_lr >= 0:
+            raise TrainingError(f"the minimum learning rate must be 0 or more, not {self.min_lr}")
+        if self.dtype not in DTYPES:
+            raise TrainingError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if not (self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+            raise TrainingError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise TrainingError(f"the seed must be zero or positive, not {self.seed!r}")
+        from equiv.models import PRESETS  # the registry's names; cheap once torch is loaded
+
+        if self.model not in PRESETS:
+            raise TrainingError(f"unknown model {self.model!r}; choose one of {', '.join(PRESETS)}")
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def molecule(self) -> str | None:
+        """The library molecule of the data set (``None`` for a file)."""
+        return spec_molecule(self.data)
+
+    @property
+    def model_kind(self) -> str:
+        from equiv.models import PRESETS
+
+        return PRESETS[self.model].kind
+
+    def budget_text(self) -> str:
+        parts = []
+        if self.epochs is not None:
+            parts.append(f"{self.epochs} epochs")
+        if self.max_time_s is not None:
+            parts.append(f"{self.max_time_s:g} s")
+        if self.max_steps is not None:
+            parts.append(f"{self.max_steps} steps")
+        return " or ".join(parts)
+
+    # -- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Rebuild from :meth:`to_dict` output; keys that are not fields are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise TrainingError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
