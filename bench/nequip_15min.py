@@ -42,12 +42,14 @@ def main() -> int:
     p.add_argument("--threads", type=int, help="CPU threads (default: the trainer's choice)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="plateau (the recipe, default) or cosine annealing over the budget")
     p.add_argument("--data-dir", default=os.environ.get("EQUIV_RMD17_DIR", str(DEFAULT_DATA_DIR)))
     p.add_argument("--json-out", help="also write the results to this JSON file")
     args = p.parse_args()
     config = TrainConfig(model="nequip", model_options=MODEL_OPTIONS, data="rmd17:ethanol", data_dir=args.data_dir,
                          n_train=950, n_val=50, n_test=None, max_time_s=args.max_time, batch_size=5, lr=0.01,
-                         energy_weight=1.0, force_weight=1000.0, ema_decay=0.99, dtype="float32",
+                         energy_weight=1.0, force_weight=1000.0, ema_decay=0.99, lr_schedule=args.lr_schedule, dtype="float32",
                          device=args.device, seed=args.seed, threads=args.threads)
     threads = choose_threads(args.threads)
     print(f"torch {torch.__version__}; device {args.device}; {threads} CPU thread(s) of {os.cpu_count()}; load "

@@ -136,6 +136,18 @@ def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
     assert norm["avg_num_neighbors"] == pytest.approx(8.0, abs=0.01)  # ethanol within 5 Å: every other atom
 
 
+def test_cosine_schedule_anneals_over_the_epochs():
+    epochs = []
+    result = train(tiny(n_train=10, n_val=5, n_test=10, epochs=4, lr=0.008, lr_schedule="cosine"),
+                   TrainHooks(on_epoch=epochs.append))
+    # Learning rate at the start of epoch e (1-based): lr0 · ½(1 + cos(π (e−1)/4)).
+    expected = [0.008 * 0.5 * (1 + np.cos(np.pi * (e - 1) / 4)) for e in range(1, 5)]
+    np.testing.assert_allclose([r.lr for r in epochs], expected, rtol=1e-12)
+    assert result.stopped == "epochs"
+    with pytest.raises(TrainingError, match="schedule"):
+        tiny(lr_schedule="linear")
+
+
 def test_same_seed_same_numbers_and_another_seed_differs():
     def history(**changes):
         r = train(tiny(n_train=10, n_val=5, n_test=10, **changes))

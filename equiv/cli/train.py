@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy-weight", type=float, default=1.0, help="energy loss weight (default 1)")
     p.add_argument("--force-weight", type=float, default=1000.0, help="force loss weight (default 1000)")
     p.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay of the weights; 0 turns it off (default 0.99)")
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="plateau: reduce-on-plateau, the NequIP recipe (default); cosine: anneal to zero over the budget")
     p.add_argument("--patience", type=int, default=50, help="reduce-on-plateau patience in epochs (default 50)")
     p.add_argument("--early-stop", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a better validation loss")
@@ -86,7 +88,8 @@ def _config_dict(args: argparse.Namespace) -> dict[str, Any]:
         "energy_key": args.energy_key, "forces_key": args.forces_key, "n_train": args.n_train, "n_val": args.n_val,
         "n_test": args.n_test, "epochs": args.epochs, "max_time_s": args.max_time, "max_steps": args.max_steps,
         "batch_size": args.batch_size, "lr": args.lr, "energy_weight": args.energy_weight,
-        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "plateau_patience": args.patience,
+        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "lr_schedule": args.lr_schedule,
+        "plateau_patience": args.patience,
         "early_stop_patience": args.early_stop, "device": args.device, "dtype": args.dtype, "seed": args.seed,
         "threads": args.threads, "checkpoint": args.checkpoint,
         "labels": {"command": shlex.join(["equiv", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "equiv train"},

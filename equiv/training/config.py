@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from equiv.errors import DataError, TrainingError
 
-__all__ = ["TrainConfig", "DEFAULT_LR", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "size_overrides", "spec_molecule"]
+__all__ = ["TrainConfig", "DEFAULT_LR", "LR_SCHEDULES", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "size_overrides", "spec_molecule"]
 
 #: Budget when neither epochs, a time limit nor a step limit is given.
 DEFAULT_MAX_TIME_S = 300.0
@@ -33,6 +33,7 @@ DEFAULT_MAX_TIME_S = 300.0
 #: 58 meV/Å in 30 s).
 DEFAULT_LR = {"nequip": 0.01, "mlp": 0.01, "gvp": 0.003}
 DTYPES = ("float32", "float64")
+LR_SCHEDULES = ("plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -107,6 +108,10 @@ class TrainConfig:
             component) mean squared errors, both in units of the training set's force RMS.
         ema_decay: decay of the exponential moving average of the weights used for validation,
             test and the checkpoint (``None`` or 0: no EMA).
+        lr_schedule: ``plateau`` (the recipe: reduce-on-plateau of the validation loss) or
+            ``cosine`` (anneal the learning rate to zero over the budget, by whichever of epochs,
+            time or steps runs out first: what a fixed budget far shorter than the recipe's
+            thousands of epochs needs).
         plateau_patience, plateau_factor: reduce-on-plateau of the validation loss (epochs).
         min_lr: stop when the learning rate has fallen below this.
         early_stop_patience: stop after this many epochs without a better validation loss
@@ -139,6 +144,7 @@ class TrainConfig:
     energy_weight: float = 1.0
     force_weight: float = 1000.0
     ema_decay: float | None = 0.99
+    lr_schedule: str = "plateau"
     plateau_patience: int = 50
     plateau_factor: float = 0.8
     min_lr: float = 1e-6
@@ -188,6 +194,8 @@ class TrainConfig:
             raise TrainingError("the energy and force weights are both 0: nothing to train")
         if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
             raise TrainingError(f"the EMA decay must be at least 0 and below 1, not {self.ema_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise TrainingError(f"the learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
         if not 0 < self.plateau_factor < 1:
             raise TrainingError(f"the plateau factor must lie between 0 and 1, not {self.plateau_factor}")
         if not self.min_lr >= 0:

@@ -197,6 +197,11 @@ def _model_options(config: TrainConfig) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config.model_options.items()}
 
 
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def _loss(out: dict[str, torch.Tensor], energy: torch.Tensor, forces: torch.Tensor, inv_scale: float,
           w_energy: float, w_force: float) -> torch.Tensor:
     de = (out["energy"] - energy) * inv_scale  # [n_graphs], units of σ
@@ -303,6 +308,10 @@ class Trainer:
                 + c.force_weight * (metrics["force_rmse_mev_per_a"] / 1000 * self._inv_scale) ** 2)
         return metrics, loss
 
+    def _cosine_lr(self, epoch_float: float, elapsed: float, steps: int) -> float:
+        """Cosine annealing from the initial learning rate to zero over the budget."""
+        return self.config.lr * 0.5 * (1.0 + math.cos(math.pi * self._fraction(epoch_float, elapsed, steps)))
+
     def _fraction(self, epoch_float: float, elapsed: float, steps: int) -> float:
         c = self.config
         parts = []
@@ -374,6 +383,8 @@ class Trainer:
         epoch = 0
         while not stopped:
             epoch += 1
+            if c.lr_schedule == "cosine":
+                _set_lr(optimizer, self._cosine_lr(epoch - 1, time.perf_counter() - t_train, steps))
             lr = optimizer.param_groups[0]["lr"]
             order = torch.randperm(n_train, generator=generator).to(device)
             acc = ErrorAccumulator()
@@ -384,6 +395,8 @@ class Trainer:
             model.train()
             for k in range(steps_per_epoch):
                 t_step = time.perf_counter()
+                if c.lr_schedule == "cosine":
+                    _set_lr(optimizer, self._cosine_lr(epoch - 1 + k / steps_per_epoch, t_step - t_train, steps))
                 frames = order[k * c.batch_size:(k + 1) * c.batch_size]
                 batch = train_frames.batch(frames)
                 out = model(batch)
@@ -429,7 +442,8 @@ class Trainer:
             if not math.isfinite(val_loss):
                 raise TrainingError(f"the validation error became NaN or infinite at epoch {epoch} "
                                     f"(learning rate {lr:g}); lower the learning rate (--lr)")
-            scheduler.step(val_loss)
+            if c.lr_schedule == "plateau":
+                scheduler.step(val_loss)
             is_best = val_loss < best_loss
             if is_best:
                 best_loss, best_epoch, best_val = val_loss, epoch, val
@@ -462,7 +476,7 @@ class Trainer:
                     torch.set_num_threads(threads)
             if c.epochs is not None and epoch >= c.epochs:
                 stopped = "epochs"
-            elif new_lr < c.min_lr:
+            elif c.lr_schedule == "plateau" and new_lr < c.min_lr:
                 stopped = f"learning rate below {c.min_lr:g}"
             elif c.early_stop_patience is not None and epochs_since_best >= c.early_stop_patience:
                 stopped = f"no improvement for {epochs_since_best} epochs"
