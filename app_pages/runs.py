@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.run_widgets import learning_curve_section, rotation_link, run_outcome
+from app_pages.run_widgets import learning_curve_section, run_outcome
 from equiv.runs import ACTIVE_STATUSES, STATUSES, RunStore
 from equiv.training import TRAINING_KINDS
 from equiv.views.run_tables import (
@@ -109,8 +109,6 @@ if runs_here:
                            mime="application/octet-stream", icon=":material/download:", key="rp_checkpoint")
     else:
         d3.caption("No checkpoint file." if run.kind in TRAINING_KINDS else "Data generation: no checkpoint.")
-    if run.status == "finished" and run.kind in TRAINING_KINDS:
-        rotation_link(run, key="rp_rotate")
     with st.expander("Run record"):
         st.json(run.to_dict(), expanded=False)
 else:

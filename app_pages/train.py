@@ -40,6 +40,7 @@ from equiv.runs import ACTIVE_STATUSES, RunStore
 from equiv.training import cuda_unavailable_reason
 from equiv.views.run_progress import format_duration, run_progress, status_line
 from equiv.views.text import escape_markdown
+from equiv.views.train_settings import FORM_DEFAULTS, SWEEP_DEFAULTS, form_query, form_request, parse_form_query
 from equiv.views.training_figures import curves_figure
 
 POLL_S = 1.5
@@ -50,6 +51,15 @@ cuda_reason = cuda_unavailable_reason()
 for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
     state.setdefault(key, secrets.token_hex(8))
 state.setdefault("tl_launched", [])
+if "tl_link_read" not in state:  # the first run of a session: the link fills the form
+    state.tl_link_read = True
+    from_link, state.tl_link_problems = parse_form_query(st.query_params.to_dict())
+    for field, value in from_link.items():
+        state[f"tl_{field}"] = value
+for prefix in ("tl", "sw"):
+    # Widgets take their values from here (not value=); a form left for another page comes back.
+    for field, value in state.get(f"{prefix}_form", FORM_DEFAULTS if prefix == "tl" else SWEEP_DEFAULTS).items():
+        state.setdefault(f"{prefix}_{field}", value)
 
 
 def new_nonce(key: str) -> None:
@@ -61,51 +71,45 @@ def watch(run_id: int) -> None:
     st.query_params["run"] = str(run_id)
 
 
-def request_from(prefix: str, model: str) -> TrainRequest:
-    """The form's fields (``prefix`` tells the single-run form from the sweep form)."""
-    kind = state[f"{prefix}_data_kind"]
-    return TrainRequest(
-        model=model, data_kind=kind, molecule=state[f"{prefix}_molecule"], n_train=int(state.get(f"{prefix}_n_train") or 0),
-        n_val=int(state[f"{prefix}_n_val"]), epochs=int(state[f"{prefix}_epochs"] or 0) or None,
-        max_time_s=float(state[f"{prefix}_seconds"] or 0) or None, device=state[f"{prefix}_device"],
-        seed=int(state[f"{prefix}_seed"]), lr=state[f"{prefix}_lr"], batch_size=int(state[f"{prefix}_batch"]),
-        layers=state[f"{prefix}_layers"], channels=state[f"{prefix}_channels"],
-        data_dir=(state.get(f"{prefix}_rmd17_dir") or None) if kind == "rmd17" else None,
-    )
+def form_values(prefix: str) -> dict:
+    return {field: state[f"{prefix}_{field}"] for field in FORM_DEFAULTS}
+
+
+def request_from(prefix: str) -> TrainRequest:
+    return form_request(form_values(prefix), state.get(f"{prefix}_rmd17_dir") or None)
 
 
 def data_inputs(prefix: str) -> None:
-    st.radio("Data set", list(DATA_KINDS), format_func=DATA_KINDS.get, key=f"{prefix}_data_kind", horizontal=True)
-    st.selectbox("Molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key=f"{prefix}_molecule",
-                 index=list(LIBRARY).index("ethanol"))
-    if state[f"{prefix}_data_kind"] == "rmd17":
+    st.radio("Data set", list(DATA_KINDS), format_func=DATA_KINDS.get, key=f"{prefix}_data", horizontal=True)
+    st.selectbox("Molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key=f"{prefix}_molecule")
+    if state[f"{prefix}_data"] == "rmd17":
         st.text_input("rMD17 folder", key=f"{prefix}_rmd17_dir", placeholder=str(rmd17_data_dir()),
                       help="Where the rmd17_<molecule>_<train|test>_<NN>.npz files are (empty: $EQUIV_RMD17_DIR or the "
                            "data home's rmd17 folder; `equiv data download rmd17` puts them there).")
 
 
-def budget_inputs(prefix: str, epochs: int, seconds: float) -> None:
+def budget_inputs(prefix: str) -> None:
     b1, b2 = st.columns(2)
-    b1.number_input("Epochs (0: no limit)", min_value=0, value=epochs, step=5, key=f"{prefix}_epochs")
-    b2.number_input("Time limit, s (0: none)", min_value=0.0, value=seconds, step=30.0, key=f"{prefix}_seconds")
+    b1.number_input("Epochs (0: no limit)", min_value=0, max_value=100_000, step=5, key=f"{prefix}_epochs")
+    b2.number_input("Time limit, s (0: none)", min_value=0.0, step=30.0, format="%.0f", key=f"{prefix}_seconds")
     d1, d2 = st.columns(2)
     d1.selectbox("Device", ["auto", "cpu", "cuda"], key=f"{prefix}_device",
                  help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None
                                                                 else f"No CUDA here: {cuda_reason}."))
-    d2.number_input("Seed", min_value=0, value=0, key=f"{prefix}_seed")
+    d2.number_input("Seed", min_value=0, key=f"{prefix}_seed")
 
 
-def tuning_inputs(prefix: str, model: str, layers: int | None = None, channels: int | None = None) -> None:
+def tuning_inputs(prefix: str, model: str) -> None:
     default_layers, default_channels = preset_size(model)
     t1, t2 = st.columns(2)
-    t1.number_input("Layers", min_value=1, max_value=8, value=layers, placeholder=f"preset: {default_layers}",
+    t1.number_input("Layers", min_value=1, max_value=8, placeholder=f"preset: {default_layers}",
                     key=f"{prefix}_layers", help="Interaction layers (MLP: hidden layers). Empty: the preset's.")
-    t2.number_input("Channels", min_value=1, max_value=256, value=channels, placeholder=f"preset: {default_channels}",
+    t2.number_input("Channels", min_value=1, max_value=256, placeholder=f"preset: {default_channels}",
                     key=f"{prefix}_channels", help="Channels per irrep (GVP: scalar channels; MLP: width).")
     t3, t4 = st.columns(2)
-    t3.number_input("Learning rate", min_value=0.0, max_value=10.0, value=None, format="%.4g",
-                    placeholder="default (GVP 0.003, others 0.01)", key=f"{prefix}_lr")
-    t4.number_input("Batch size", min_value=1, value=5, key=f"{prefix}_batch")
+    t3.number_input("Learning rate", min_value=0.0, max_value=10.0, format="%.4g", placeholder="default",
+                    key=f"{prefix}_lr", help="Empty: the architecture's default (GVP 0.003, the others 0.01).")
+    t4.number_input("Batch size", min_value=1, max_value=1000, key=f"{prefix}_batch")
 
 
 # -- page -----------------------------------------------------------------------------------------
@@ -117,20 +121,21 @@ st.caption("Train small models on generated GFN2-xTB data or on rMD17, watch the
 single_tab, sweep_tab = st.tabs(["Train one model", "Data-efficiency sweep"])
 
 with single_tab:
+    for problem in state.pop("tl_link_problems", []):  # said once
+        st.warning(escape_markdown(problem))
     c1, c2, c3 = st.columns(3)
     with c1:
-        model = st.selectbox("Model", LAB_MODELS, format_func=MODEL_TITLES.get, key="tl_model",
-                             index=LAB_MODELS.index("nequip-l1"))
+        model = st.selectbox("Model", LAB_MODELS, format_func=MODEL_TITLES.get, key="tl_model")
         tuning_inputs("tl", model)
     with c2:
         data_inputs("tl")
         n1, n2 = st.columns(2)
-        n1.number_input("Training structures", min_value=1, value=100, step=25, key="tl_n_train")
-        n2.number_input("Validation structures", min_value=1, value=50, step=10, key="tl_n_val")
+        n1.number_input("Training structures", min_value=1, step=25, key="tl_n_train")
+        n2.number_input("Validation structures", min_value=1, step=10, key="tl_n_val")
     with c3:
-        budget_inputs("tl", 30, 0.0)
+        budget_inputs("tl")
 
-    status = data_status(state.tl_data_kind, state.tl_molecule, state.get("tl_rmd17_dir") or None, store)
+    status = data_status(state.tl_data, state.tl_molecule, state.get("tl_rmd17_dir") or None, store)
     if status.available:
         st.caption(escape_markdown(f"{status.label}: {status.pool_size:,} structures for training and validation, "
                                    f"{status.test_size:,} test structures."))
@@ -138,7 +143,7 @@ with single_tab:
         st.info(escape_markdown(status.message or ""), icon=":material/hourglass_top:")
     else:
         st.warning(escape_markdown(status.message or ""), icon=":material/database:")
-        if state.tl_data_kind == "xtb" and state.tl_molecule in LIBRARY:
+        if state.tl_data == "xtb" and state.tl_molecule in LIBRARY:
             g1, g2 = st.columns([1, 2])
             frames = g1.number_input("Frames to generate", min_value=10, max_value=100_000,
                                      value=DEFAULT_GENERATE_FRAMES, step=500, key="tl_gen_frames")
@@ -158,7 +163,7 @@ with single_tab:
                     help="A click on Launch with the same settings from the same form is the same run (a double click "
                          "never queues twice). Press this to queue the same settings once more.")
     if launched:
-        check = check_request(request_from("tl", model), store)
+        check = check_request(request_from("tl"), store)
         if not check.ok:
             for problem in check.problems:
                 st.error(escape_markdown(problem), icon=":material/block:")
@@ -194,22 +199,23 @@ with sweep_tab:
                 "claim: models with l ≥ 1 features have a steeper slope than the invariant l = 0 model.")
     s1, s2, s3 = st.columns(3)
     with s1:
-        sweep_models = st.multiselect("Models", LAB_MODELS, default=["mlp", "nequip-l0", "nequip-l1"],
-                                      format_func=MODEL_TITLES.get, key="sw_models")
-        tuning_inputs("sw", (sweep_models or ["nequip-l1"])[0], layers=2, channels=8)
+        state.setdefault("sw_models", ["mlp", "nequip-l0", "nequip-l1"])
+        sweep_models = st.multiselect("Models", LAB_MODELS, format_func=MODEL_TITLES.get, key="sw_models")
+        tuning_inputs("sw", (sweep_models or ["nequip-l1"])[0])
     with s2:
         data_inputs("sw")
-        st.text_input("Training-set sizes", value="25,50,100,200", key="sw_sizes")
+        state.setdefault("sw_sizes", "25,50,100,200")
+        state.setdefault("sw_seeds", 2)
+        st.text_input("Training-set sizes", key="sw_sizes")
         m1, m2 = st.columns(2)
-        m1.number_input("Seeds", min_value=1, max_value=10, value=2, key="sw_seeds")
-        m2.number_input("Validation structures", min_value=1, value=25, key="sw_n_val")
+        m1.number_input("Seeds", min_value=1, max_value=10, key="sw_seeds")
+        m2.number_input("Validation structures", min_value=1, key="sw_n_val")
     with s3:
-        budget_inputs("sw", 0, 20.0)
+        budget_inputs("sw")
     sweep_clicked = st.button("Queue the sweep", type="primary", icon=":material/stacked_line_chart:", key="sw_launch")
     if sweep_clicked:
         try:
-            plan = plan_sweep(sweep_models, parse_sizes(state.sw_sizes), int(state.sw_seeds),
-                              request_from("sw", (sweep_models or ["mlp"])[0]))
+            plan = plan_sweep(sweep_models, parse_sizes(state.sw_sizes), int(state.sw_seeds), request_from("sw"))
             checks, problems = check_sweep(plan, store)
         except EquivError as exc:
             problems = [str(exc)]
@@ -225,6 +231,15 @@ with sweep_tab:
             st.success(f"Queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}).")
     st.button("New sweep form", key="sw_copy", on_click=new_nonce, args=("tl_sweep_nonce",),
               help="Queuing the same grid twice from one form is one sweep; press this to queue it once more.")
+
+# The link follows the form (a reload keeps it) and names the watched run and sweep.
+state.tl_form, state.sw_form = form_values("tl"), form_values("sw")
+query = form_query(state.tl_form)
+for key in ("run", "group"):
+    if key in st.query_params:
+        query[key] = st.query_params[key]
+if st.query_params.to_dict() != query:
+    st.query_params.from_dict(query)
 
 # -- live view: the run store, polled in a fragment ------------------------------------------------
 active = store.list_runs(status=ACTIVE_STATUSES)
@@ -245,10 +260,11 @@ def live_view() -> None:
         ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
     if sorted(r.id for r in now_active) != active_ids:
         st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
-    if now_active:
+    others = [r for r in now_active if r.id != watched]
+    if others:
         with st.container(border=True):
-            st.markdown("**Queue**")
-            for r in now_active[::-1]:
+            st.markdown("**Queue**" + (" (besides the run below)" if len(others) < len(now_active) else ""))
+            for r in others[::-1]:
                 line = status_line(r, store.queue_position(r.id) if r.status == "queued" else None)
                 if r.status == "running":
                     st.progress(min(1.0, r.progress or 0.0), text=escape_markdown(line))
@@ -259,8 +275,8 @@ def live_view() -> None:
         return
     try:
         run = store.get(watched)
-    except EquivError as exc:
-        st.warning(escape_markdown(str(exc)))
+    except EquivError:
+        st.warning(f"Run {watched} is not in this machine's run store.")
         return
     epochs = store.epochs(run.id)
     progress = run_progress(run, epochs)

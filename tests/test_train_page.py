@@ -39,6 +39,23 @@ def page_links(at) -> list[tuple[str, str]]:
     return [(e.proto.label, e.proto.query_string) for e in at.get("page_link")]
 
 
+def test_a_link_fills_the_form_and_the_form_writes_the_link(background_store):
+    tiny_xtb(frames=40)
+    at = open_page(PAGE, {"model": "gvp", "n_train": "20", "n_val": "5", "seconds": "30", "layers": "99",
+                          "device": "gpu", "run": "7"})
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tl_model").value == "gvp" and at.number_input(key="tl_n_train").value == 20
+    assert at.number_input(key="tl_seconds").value == 30.0 and at.number_input(key="tl_layers").value is None
+    assert shown(at, "warning") == ["link parameter device=gpu: device is one of auto, cpu, cuda; using auto",
+                                    "link parameter layers=99: layers is a whole number from 1 to 8; using the preset",
+                                    "Run 7 is not in this machine's run store."]
+    query = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert query == {"model": "gvp", "n_train": "20", "n_val": "5", "seconds": "30", "run": "7"}
+    at.number_input(key="tl_channels").set_value(8).run()
+    assert at.query_params["channels"] in ("8", ["8"])
+    assert shown(at, "warning") == ["Run 7 is not in this machine's run store."]  # link messages show once
+
+
 def test_the_form_refuses_with_reasons(background_store, monkeypatch):
     monkeypatch.delenv("EQUIV_RMD17_DIR", raising=False)
     tiny_xtb(frames=40)  # 30 structures for training and validation
@@ -63,7 +80,7 @@ def test_the_form_refuses_with_reasons(background_store, monkeypatch):
         errors = shown(launch(at), "error")
         assert len(errors) == 1 and "CUDA was chosen, but torch.cuda.is_available() is False here" in errors[0]
         at.selectbox(key="tl_device").set_value("auto")
-    at.radio(key="tl_data_kind").set_value("rmd17").run()
+    at.radio(key="tl_data").set_value("rmd17").run()
     warning = " ".join(shown(at, "warning"))
     assert "no rMD17 file rmd17_ethanol_train_01.npz" in warning and "equiv data download rmd17" in warning
     errors = shown(launch(at), "error")

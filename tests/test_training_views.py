@@ -26,7 +26,7 @@ from equiv.views.run_tables import (
     run_export,
     runs_frame,
 )
-from equiv.views.training_figures import curves_figure, learning_curve_figure, overlay_figure
+from equiv.views.training_figures import curves_figure, learning_curve_figure, log_axis, overlay_figure
 from tests.conftest import REPO_ROOT
 from tests.jobs_tools import finished_run
 
@@ -82,6 +82,9 @@ def test_learning_curves_group_seeds_by_model_and_data_set():
     assert rows[1]["slope"] == -0.6 and rows[1]["runs"] == 9 and rows[1]["sizes"] == "25, 50, 100"
     fig = learning_curve_figure(curves).to_dict()
     assert fig["layout"]["xaxis"]["type"] == "log" and fig["layout"]["yaxis"]["type"] == "log"
+    assert "tickvals" not in fig["layout"]["xaxis"]  # less than a decade: plotly's own ticks
+    wide = log_axis([25, 60, 800])  # more: 1, 2, 5 × 10ⁿ written out
+    assert wide["ticktext"] == ["20", "50", "100", "200", "500", "1000"] and wide["tickvals"][-1] == 1000
     legends = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
     assert any(name.startswith("mlp on xtb:ethanol: slope -0.10 ± ") for name in legends)
     assert any("one size: no slope yet" in name for name in legends)
@@ -186,9 +189,13 @@ def test_results_table_labels_every_cell_with_data_set_level_and_size():
     assert molecule_key("salicylic") == "salicylic_acid" and "salicylic_acid" in set(own["molecule"])
     wide = results_wide(long)
     columns = list(wide.columns)
-    assert columns[0] == "molecule" and columns[1] == "MACE · rMD17 (PBE/def2-SVP) · n=1000 · published"
-    assert columns.index("NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 · published") < columns.index(
-        "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app")
+    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 · this app",
+                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app",
+                           "gvp · xTB MD (GFN2-xTB) · n=200 · this app"]
+    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 · published",
+                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 · published",
+                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"]
+    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 · published"
     ethanol = wide.set_index("molecule").loc["ethanol"]
     assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 · this app"] == "10.5 / 62.0 (2 runs)"
     assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app"] == "0.9 / 9.0"

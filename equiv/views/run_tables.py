@@ -107,9 +107,12 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             "test F MAE (meV/Å)": _metric(r, "force_mae_mev_per_a"),
             "note": note,
         })
-    return pd.DataFrame(rows, columns=["id", "status", "kind", "model", "molecule", "data set", "level of theory",
-                                       "n_train", "seed", "device", "group", "created", "time", "progress",
-                                       "test E MAE (meV)", "test F MAE (meV/Å)", "note"])
+    frame = pd.DataFrame(rows, columns=["id", "status", "kind", "model", "molecule", "data set", "level of theory",
+                                        "n_train", "seed", "device", "group", "created", "time", "progress",
+                                        "test E MAE (meV)", "test F MAE (meV/Å)", "note"])
+    for column in ("test E MAE (meV)", "test F MAE (meV/Å)"):
+        frame[column] = frame[column].astype(float)  # missing: NaN, shown empty
+    return frame
 
 
 def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
@@ -210,11 +213,11 @@ _OWN_DATASETS = {"rMD17": 0, "xTB MD": 1}
 
 
 def _column_order(row) -> tuple:
-    """Published first (rMD17 with 1,000, then 50 structures, then the original MD17), then this
-    app's results by data set, model and training-set size."""
+    """This app's results first (by data set, model and training-set size), then the published ones
+    (rMD17 with 1,000, then 50 structures, then the original MD17)."""
     if row["source"] == "published":
-        return (0, row["data set"] != "rMD17", -int(row["n_train"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
-    return (1, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), "")
+        return (1, row["data set"] != "rMD17", -int(row["n_train"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
+    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), "")
 
 
 def _fmt(value) -> str:

@@ -7,6 +7,7 @@ axes (they fall over orders of magnitude).
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from plotly.subplots import make_subplots
 from equiv.runs import EpochRecord
 from equiv.views.learning_curves import LearningCurve
 
-__all__ = ["MODEL_COLORS", "curves_figure", "overlay_figure", "learning_curve_figure", "model_color"]
+__all__ = ["MODEL_COLORS", "curves_figure", "overlay_figure", "learning_curve_figure", "model_color", "log_axis"]
 
 #: One colour per lab model, the same in every figure.
 MODEL_COLORS = {"mlp": "#e03131", "gvp": "#2f9e44", "nequip-l0": "#f08c00", "nequip-l1": "#1971c2",
@@ -44,9 +45,27 @@ def _two_panels(title: str | None) -> go.Figure:
                         horizontal_spacing=0.1)
     for col in (1, 2):
         fig.update_xaxes(title_text="epoch", row=1, col=col)
-        fig.update_yaxes(type="log", row=1, col=col)
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 60 if title else 40, "b": 40},
                       legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def log_axis(values: Sequence[float]) -> dict:
+    """A log axis; over more than a decade with ticks at 1, 2 and 5 × 10ⁿ written out (plotly's
+    default labels every digit there with a bare "2", "5", which runs the labels together)."""
+    positive = [float(v) for v in values if v is not None and v > 0]
+    if not positive or max(positive) / min(positive) <= 10:
+        return {"type": "log"}
+    low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    ticks = [m * 10.0 ** e for e in range(low, high + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if min(positive) / 1.5 <= t <= max(positive) * 1.5]
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
+def _log_panels(fig: go.Figure) -> go.Figure:
+    for col, axis in ((1, "x"), (2, "x2")):
+        values = [y for t in fig.data if t.xaxis == axis for y in (t.y or ())]
+        fig.update_yaxes(**log_axis(values), row=1, col=col)
     return fig
 
 
@@ -60,7 +79,7 @@ def curves_figure(epochs: Sequence[EpochRecord], title: str | None = None) -> go
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name="train" if part == "train" else "validation",
                                      line={"color": color, "dash": dash}, marker={"size": 4},
                                      legendgroup=part, showlegend=col == 1), row=1, col=col)
-    return fig
+    return _log_panels(fig)
 
 
 def overlay_figure(series: Sequence[tuple[str, str, Sequence[EpochRecord]]], title: str | None = None) -> go.Figure:
@@ -72,7 +91,7 @@ def overlay_figure(series: Sequence[tuple[str, str, Sequence[EpochRecord]]], tit
             xs, ys = _column(epochs, quantity)
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label, line={"color": color},
                                      marker={"size": 4}, legendgroup=label, showlegend=col == 1), row=1, col=col)
-    return fig
+    return _log_panels(fig)
 
 
 def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = None) -> go.Figure:
@@ -104,8 +123,10 @@ def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = N
             fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", name=f"{name} fit", legendgroup=name,
                                      showlegend=False, line={"color": color, "dash": "dash", "width": 2},
                                      hoverinfo="skip"))
-    fig.update_xaxes(type="log", title_text="training-set size (structures)")
-    fig.update_yaxes(type="log", title_text="test force MAE (meV/Å)")
+    xs = [x for c in curves for p in c.points for x in (p.n_train,)]
+    ys = [v for c in curves for p in c.points for v in p.values]
+    fig.update_xaxes(**log_axis(xs), title_text="training-set size (structures)")
+    fig.update_yaxes(**log_axis(ys), title_text="test force MAE (meV/Å)")
     fig.update_layout(title=title, height=440, margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
                       legend={"orientation": "v"})
     return fig
