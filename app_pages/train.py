@@ -197,7 +197,7 @@ with sweep_tab:
     st.markdown("Queue a grid of models × training-set sizes × seeds as ordinary runs, then watch the "
                 "**learning curves** (test force error against training-set size, log-log) fill in. The NequIP paper's "
                 "claim: models with l ≥ 1 features have a steeper slope than the invariant l = 0 model.")
-    s1, s2, s3 = st.columns(3)
+    s1, s2, s3 = st.columns([1.3, 1, 1])
     with s1:
         state.setdefault("sw_models", ["mlp", "nequip-l0", "nequip-l1"])
         sweep_models = st.multiselect("Models", LAB_MODELS, format_func=MODEL_TITLES.get, key="sw_models")

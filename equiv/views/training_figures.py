@@ -51,15 +51,20 @@ def _two_panels(title: str | None) -> go.Figure:
 
 
 def log_axis(values: Sequence[float]) -> dict:
-    """A log axis; over more than a decade with ticks at 1, 2 and 5 × 10ⁿ written out (plotly's
-    default labels every digit there with a bare "2", "5", which runs the labels together)."""
-    positive = [float(v) for v in values if v is not None and v > 0]
-    if not positive or max(positive) / min(positive) <= 10:
+    """A log axis with its ticks written out: at 1, 2 and 5 × 10ⁿ over more than a decade, at every
+    digit × 10ⁿ within one (plotly's default labels minor ticks with bare digits, "100, 2, 3, 5",
+    which reads as nonsense next to a power of ten)."""
+    positive = [float(v) for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not positive:
         return {"type": "log"}
-    low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
-    ticks = [m * 10.0 ** e for e in range(low, high + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if min(positive) / 1.5 <= t <= max(positive) * 1.5]
-    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+    lo, hi = min(positive), max(positive)
+    digits = (1, 2, 5) if hi / lo > 10 else (1, 2, 3, 4, 5, 6, 7, 8, 9)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in digits]
+    ticks = [t for t in ticks if lo / 1.3 <= t <= hi * 1.3]
+    if len(ticks) < 2:
+        return {"type": "log"}
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:.10g}" for t in ticks]}
 
 
 def _log_panels(fig: go.Figure) -> go.Figure:

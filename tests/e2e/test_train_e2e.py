@@ -95,6 +95,16 @@ def newest(store: RunStore):
     return store.list_runs(limit=1)[0]
 
 
+def launch_long_run(page, lab: Lab, store: RunStore):
+    """Launch a 5-minute tiny run from the form and wait for its first epoch; returns its record."""
+    open_train(page, tiny_link(lab.url, seconds=300))
+    page.get_by_role("button", name="Launch", exact=True).click()
+    wait_for_text(page, "on the cpu queue")
+    run = newest(store)
+    wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
+    return run
+
+
 def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
     page = new_page(browser, height=1400)
     try:
@@ -132,11 +142,7 @@ def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
 def test_a_killed_worker_is_reported_failed_within_seconds(lab, store, browser):
     page = new_page(browser)
     try:
-        open_train(page, tiny_link(lab.url, seconds=300))
-        page.get_by_role("button", name="Launch", exact=True).click()
-        wait_for_text(page, "on the cpu queue")
-        run = newest(store)
-        wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
+        run = launch_long_run(page, lab, store)
         pid = store.get(run.id).pid
         os.kill(pid, signal.SIGKILL)
         t0 = time.monotonic()
@@ -154,11 +160,7 @@ def test_a_killed_worker_is_reported_failed_within_seconds(lab, store, browser):
 def test_a_server_restart_during_a_run_finds_it_again(lab, store, browser):
     page = new_page(browser)
     try:
-        open_train(page, tiny_link(lab.url, seconds=300))
-        page.get_by_role("button", name="Launch", exact=True).click()
-        wait_for_text(page, "on the cpu queue")
-        run = newest(store)
-        wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
+        run = launch_long_run(page, lab, store)
         page.goto("about:blank")
 
         def still_running() -> None:
