@@ -152,6 +152,7 @@ with single_tab:
                          icon=":material/science:", key="tl_generate"):
                 try:
                     run = queue_generation(state.tl_molecule, int(frames), state.tl_generate_nonce, store)
+                    new_nonce("tl_generate_nonce")  # a second click finds this run active; a later one makes a new one
                     watch(run.id)
                     st.rerun()
                 except EquivError as exc:

@@ -123,7 +123,8 @@ def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
         wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol")
         assert store.get(run.id).status == "running"
         form = page.get_by_role("tabpanel", name="Train one model")
-        assert form.get_by_label("Training structures", exact=True).input_value() == "10"  # the form came back
+        box = form.get_by_label("Training structures", exact=True)
+        wait_for(lambda: box.input_value() == "10", timeout=30, what="the form to come back from the link")
         progress = page.locator("[data-testid='stProgress']")
         progress.first.wait_for(timeout=TIMEOUT_MS)
         screenshot(page, "train-running")
