@@ -103,6 +103,11 @@ def test_progress_and_eta_from_the_record():
     p = run_progress(record, store.epochs(run.id), now=record.started_at + 30)
     assert p.fraction == 0.25 and p.elapsed_s == pytest.approx(30) and p.eta_s == pytest.approx(90)
     assert p.text == "25% · epoch 3 · 30 s elapsed · about 1 min 30 s left"
+    # With an epoch on record the estimate counts training time only (data loading took 10 s here).
+    store.log_epoch(run.id, 1, seconds=5.0, metrics={"val_force_mae_mev_per_a": 50.0})
+    epoch = store.epochs(run.id)[0]
+    p = run_progress(store.get(run.id), [epoch], now=epoch.logged_at + 15)
+    assert p.eta_s == pytest.approx(60) and p.epochs == 1 and "1 epoch done" in p.text
     assert eta_seconds(0.001, 10) is None and eta_seconds(1.0, 10) == 0.0
     assert format_duration(None) == "–" and format_duration(59.4) == "59 s" and format_duration(61) == "1 min 01 s"
     assert status_line(record) == f"run {run.id} · gvp on xtb:ethanol · 100 train · running on cpu (pid {record.pid})"

@@ -72,8 +72,15 @@ def run_progress(run: Run, epochs: Sequence[EpochRecord] = (), now: float | None
     if run.started_at is not None:
         end = run.finished_at if not run.active else now
         elapsed = max(0.0, (end or now) - run.started_at)
-    eta = eta_seconds(fraction, elapsed) if run.status == "running" else None
     latest = epochs[-1] if epochs else None
+    eta = None
+    if run.status == "running":
+        # The budget's fraction counts training time, which starts after the data are loaded: time
+        # it from the latest epoch's record (training seconds at the moment it was logged).
+        trained = elapsed
+        if latest is not None and latest.logged_at is not None:
+            trained = max(0.0, now - (latest.logged_at - latest.seconds))
+        eta = eta_seconds(fraction, trained)
     parts = ["<1%" if 0 < fraction < 0.01 else f"{fraction:.0%}"]
     if latest is not None:
         parts.append(f"{latest.epoch} epoch{'s' if latest.epoch != 1 else ''} done")
