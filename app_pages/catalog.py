@@ -30,6 +30,22 @@ PAGES: list[PageInfo] = [
         "reflections, a spin, the error over a full turn, and NequIP's hidden features as spherical functions.",
     ),
     PageInfo(
+        "app_pages/train.py",
+        "Training lab",
+        ":material/model_training:",
+        "train",
+        "Train MLP, GVP and NequIP models on generated xTB data or rMD17 in the background, watch their errors "
+        "fall live, and sweep training-set sizes to see which learns more from less data.",
+    ),
+    PageInfo(
+        "app_pages/runs.py",
+        "Runs",
+        ":material/table_chart:",
+        "runs",
+        "Every run: filters, overlaid curves, downloads, learning curves with fitted slopes, and your results "
+        "beside the published MD17 / rMD17 numbers.",
+    ),
+    PageInfo(
         "app_pages/irreps.py",
         "Irreps lab",
         ":material/blur_on:",

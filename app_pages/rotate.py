@@ -13,7 +13,7 @@ import streamlit as st
 from equiv.errors import EquivError
 from equiv.molecules import LIBRARY, SUPPORTED_SUFFIXES, Molecule, load_molecule, molecule_from_smiles, read_molecule_bytes
 from equiv.views.rotation_figures import error_figure, glyph_figure, glyph_irreps
-from equiv.views.rotation_models import ModelSource, model_sources
+from equiv.views.rotation_models import ModelSource, model_sources, run_source
 from equiv.views.rotation_settings import (
     AXIS_PRESETS,
     PANEL_TITLES,
@@ -85,9 +85,19 @@ def widget_values(s: RotationSettings) -> dict:
 
 if "rot_settings" not in state:
     first, problems = parse_query(st.query_params.to_dict())
+    state.rot_current = {"kind": "library", "key": first.molecule}
+    for run_text in [t for t in str(st.query_params.get("run", "")).split(",") if t.strip()]:
+        # ?run=ID: a training run's checkpoint (from the runs page), on its molecule, in its panel.
+        try:
+            run_molecule, run_src = run_source(run_text)
+        except EquivError as exc:
+            problems.append(f"link parameter run={run_text[:40]}: {exc}")
+            continue
+        first = first.replace(molecule=run_molecule, models=tuple(p for p in PANELS if p in first.models or p == run_src.slot))
+        state.rot_current = {"kind": "library", "key": run_molecule}
+        state[f"rot_source_{run_src.slot}"] = run_src.label
     state.rot_settings = first
     state.rot_link_problems = problems
-    state.rot_current = {"kind": "library", "key": first.molecule}
 for k, v in widget_values(state.rot_settings).items():
     state.setdefault(k, v)  # widgets dropped when the user visited another page come back as they were
 
@@ -226,9 +236,6 @@ settings = RotationSettings(
     models=tuple(p for p in PANELS if p in shown),
 )
 state.rot_settings = settings
-query = to_query(settings, molecule_in_link=library_key is not None)
-if st.query_params.to_dict() != query:
-    st.query_params.from_dict(query)
 
 # Models ---------------------------------------------------------------------------------------------
 sources: dict[str, ModelSource] = {}
@@ -243,6 +250,12 @@ with st.expander("Models: trained or untrained", expanded=False):
         chosen = col.selectbox(PANEL_TITLES[slot], labels, key=key)
         sources[slot] = options[labels.index(chosen)]
 shown_sources = [sources[p] for p in settings.models if p in sources]
+query = to_query(settings, molecule_in_link=library_key is not None)
+run_ids = [str(src.run_id) for src in shown_sources if src.kind == "run"]
+if run_ids:
+    query["run"] = ",".join(run_ids)  # the link keeps the training runs' checkpoints
+if st.query_params.to_dict() != query:
+    st.query_params.from_dict(query)
 if library_key is None:
     st.info("No trained model fits an uploaded molecule, so these are **untrained models** (random weights), "
             "which are exactly as equivariant: equivariance is built into the architecture, not learned. "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,9 @@ def figure(at: AppTest, key: str) -> dict:
 def texts(at: AppTest, kind: str) -> list[str]:
     """Values of all elements of one kind: "warning", "error", "info", "success", "latex", "markdown"."""
     return [e.value for e in getattr(at, kind)]
+
+
+def shown(at: AppTest, kind: str) -> list[str]:
+    """Like :func:`texts`, with the Markdown escapes of ``equiv.views.text.escape_markdown`` undone
+    (what a reader sees)."""
+    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", t) for t in texts(at, kind)]

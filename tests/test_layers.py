@@ -10,14 +10,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "equiv"
 #: Layer number of each top-level module or subpackage of ``equiv``. Lower layers never import
 #: higher ones; ``cli`` is a consumer on top, like ``app_pages/`` and ``app.py``.
 LAYERS = {
-    "errors": 0, "paths": 0, "parsing": 0, "runtime": 0, "__init__": 0, "__main__": 7,
+    "errors": 0, "paths": 0, "parsing": 0, "runtime": 0, "__init__": 0, "__main__": 8,
     "o3": 1,
     "molecules": 2, "data": 2,
     "graphs": 3, "models": 3,
     "training": 4, "runs": 4,
-    "views": 5,
-    "widgets": 6,
-    "cli": 7,
+    "jobs": 5,
+    "views": 6,
+    "widgets": 7,
+    "cli": 8,
 }
 
 

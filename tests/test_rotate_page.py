@@ -154,6 +154,31 @@ def test_bad_deep_link_shows_messages_and_uses_defaults():
     assert viewer_scene(at)["elements"] == load_molecule("aspirin").symbols
 
 
+def test_a_training_run_link_opens_its_checkpoint(tmp_path):
+    from equiv.models import build_model, save_checkpoint
+    from equiv.runs import RunStore
+    from tests.jobs_tools import finished_run
+
+    mol = load_molecule("salicylic_acid")
+    path = save_checkpoint(build_model("gvp", numbers=mol.numbers, seed=5), tmp_path / "gvp.pt")
+    store = RunStore()
+    # An rMD17 run names the molecule as rMD17 does ("salicylic"): the lab finds the library molecule.
+    run = finished_run(store, "gvp", 50, 0, force=42.0, data="rmd17:salicylic", level="PBE/def2-SVP",
+                       checkpoint=str(path))
+    at = open_rotate({"run": str(run.id), "models": "nequip,mlp", "angle": "60"})
+    assert at.selectbox(key="rot_library").value == "salicylic_acid"
+    assert at.selectbox(key="rot_source_gvp").value == f"training run {run.id} (gvp, test force MAE 42.0 meV/Å)"
+    assert at.multiselect(key="rot_models").value == ["gvp", "nequip", "mlp"]  # its panel is shown
+    assert query(at)["run"] == str(run.id) and query(at)["molecule"] == "salicylic_acid"
+    assert verdicts(at)["GVP-GNN"] == "equivariant" and not at.warning
+    unfinished = store.create("train", {"model": "gvp", "data": "xtb:ethanol"}, molecule="ethanol")
+    at = open_rotate({"run": f"{unfinished.id},999,abc"})
+    warnings = " ".join(texts(at, "warning")).replace("\\", "")
+    assert f"run={unfinished.id}: run {unfinished.id} is queued; only finished runs can be shown" in warnings
+    assert "run=999: no run 999" in warnings and "run=abc: a run is given by its number" in warnings
+    assert "run" not in query(at)
+
+
 def test_invalid_smiles_shows_a_message_and_keeps_the_molecule():
     at = open_rotate({"molecule": "ethanol", "angle": "30"})
     at.radio(key="rot_molecule_source").set_value("SMILES").run()

@@ -263,12 +263,14 @@ def test_training_runs_become_model_sources(tmp_path):
     other = store.create("train", {"model": "nequip-l1", "molecule": "ethanol"})  # not finished: not offered
     assert other.status == "queued"
 
+    # The shipped pretrained checkpoint stays the default; the run comes next.
     gvp = model_sources("gvp", "ethanol")
-    assert [s.kind for s in gvp] == ["run", "untrained"]
-    assert gvp[0].run_id == run.id and "42.0 meV/Å" in gvp[0].label
-    assert [s.kind for s in model_sources("nequip", "ethanol")] == ["untrained"]
-    assert [s.kind for s in model_sources("gvp", "water")] == ["untrained"]
-    loaded = load_source(gvp[0], tuple(mol.numbers))
+    assert [s.kind for s in gvp] == ["pretrained", "run", "untrained"]
+    assert gvp[1].run_id == run.id and "42.0 meV/Å" in gvp[1].label
+    assert [s.kind for s in model_sources("nequip", "ethanol")] == ["pretrained", "untrained"]
+    assert [s.kind for s in model_sources("gvp", "water")] == ["pretrained", "untrained"]
+    assert [s.kind for s in model_sources("gvp", None)] == ["untrained"]
+    loaded = load_source(gvp[1], tuple(mol.numbers))
     for a, b in zip(loaded.state_dict().values(), trained.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -280,7 +282,7 @@ def test_a_checkpoint_that_does_not_fit_gives_a_note(tmp_path):
     run = store.create("train", {"model": "mlp", "molecule": "ethanol"})
     store.mark_running(run.id)
     store.finish(run.id, checkpoint_path=path)
-    source = model_sources("mlp", "ethanol")[0]
+    source = next(s for s in model_sources("mlp", "ethanol") if s.kind == "run")
     with pytest.raises(EquivError, match="knows the elements H, O"):
         load_source(source, tuple(load_molecule("ethanol").numbers))
     panel = prepare_panel("mlp", source, load_molecule("ethanol"))

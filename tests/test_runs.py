@@ -260,7 +260,7 @@ def test_cli_json_schemas(store, capsys):
     assert set(shown) == {"run", "epochs"} and set(shown["run"]) == RUN_KEYS
     assert shown["run"]["test_metrics"]["force_mae_mev_per_a"] == 20.3
     epoch = shown["epochs"][0]
-    assert set(epoch) == {"run_id", "epoch", "seconds", "lr", "extra", *EPOCH_METRICS}
+    assert set(epoch) == {"run_id", "epoch", "seconds", "lr", "extra", "logged_at", *EPOCH_METRICS}
     assert epoch["val_force_mae_mev_per_a"] == 80.0
 
     assert main(["runs", "cancel", str(b.id), "--json"]) == 0

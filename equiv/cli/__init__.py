@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "data",
     "runs",
     "train",
+    "sweep",
 ]
 
 

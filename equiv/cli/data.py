@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from equiv.cli.output import add_json_flag, format_table, print_json
@@ -21,22 +21,13 @@ from equiv.data import (
     available_datasets,
     default_xtb_path,
     download_rmd17,
-    generate_xtb_dataset,
     load_dataset,
     load_splits,
     parse_spec,
     rmd17_data_dir,
-    write_dataset_npz,
-    write_extxyz_dataset,
 )
-from equiv.errors import DataError, EquivError
-from equiv.runs import RunStore
-
-HEARTBEAT_EVERY_S = 2.0
-
-
-class _Cancelled(Exception):
-    pass
+from equiv.errors import DataError
+from equiv.runs import RunStore, graceful_stop
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -159,48 +150,25 @@ def run_generate(args: argparse.Namespace) -> int:
                 print(f"{path} exists; nothing to do")
             return 0
         raise DataError(f"{path} exists; use --force to replace it, or --out for another file")
-    config = {"molecule": args.molecule or args.smiles, "smiles": args.smiles, **asdict(settings),
-              "out": str(path)}
+    from equiv.jobs.generate import create_generate_run, execute_generate
+
     store = RunStore()
-    run = store.create("generate", config, molecule=args.molecule or args.smiles)
-    store.mark_running(run.id)
-    bar = None if (args.json or args.no_progress) else ProgressBar(f"xTB MD {config['molecule']}", unit="frames")
-    last_beat = 0.0
+    # Created running for this process: a background launcher must not claim a foreground job.
+    run = create_generate_run(args.molecule, settings, store, smiles=args.smiles, out=path, owner_pid=os.getpid())
+    bar = None if (args.json or args.no_progress) else ProgressBar(f"xTB MD {run.config['molecule']}", unit="frames")
 
     def progress(p) -> None:
-        nonlocal last_beat
         if bar is not None:
             bar.update(p.frames_done, p.frames_total)
-        now = time.monotonic()
-        if now - last_beat >= HEARTBEAT_EVERY_S or p.frames_done == p.frames_total:
-            last_beat = now
-            if store.heartbeat(run.id, progress=p.fraction, message=f"{p.frames_done}/{p.frames_total} frames"):
-                raise _Cancelled
 
     t0 = time.perf_counter()
     try:
-        ds = generate_xtb_dataset(args.molecule, smiles=args.smiles, settings=settings, progress=progress)
-        if path.suffix.lower() == ".npz":
-            write_dataset_npz(ds, path)
-        else:
-            write_extxyz_dataset(ds, path)
-    except _Cancelled:
-        store.mark_cancelled(run.id)
-        raise DataError(f"generation cancelled (run {run.id}); nothing was written") from None
-    except EquivError as exc:
-        store.fail(run.id, str(exc))
-        raise
-    except KeyboardInterrupt:
-        store.fail(run.id, "interrupted")
-        raise
-    except Exception as exc:
-        store.fail(run.id, f"{type(exc).__name__}: {exc}")
-        raise
+        with graceful_stop() as stop:
+            ds = execute_generate(run.id, store, progress=progress, stop=stop)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    store.finish(run.id, dataset=ds.describe(), test_metrics={"seconds": seconds, "path": str(path)})
     if args.json:
         print_json({"path": str(path), "spec": spec, "skipped": False, "run_id": run.id, "seconds": round(seconds, 2),
                     "n_frames": ds.n_frames, "n_atoms": ds.n_atoms, "metadata": ds.metadata.to_dict()})

@@ -18,16 +18,9 @@ import sys
 import time
 from typing import TextIO
 
+from equiv.views.run_progress import format_duration as format_seconds
+
 __all__ = ["ProgressBar", "format_seconds"]
-
-
-def format_seconds(s: float) -> str:
-    s = max(0.0, s)
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
 
 
 class ProgressBar:

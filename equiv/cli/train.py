@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from typing import Any
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     store = RunStore()
     raw = _config_dict(args)
     try:
-        record = create_train_run(raw, store, record_rejected=True)
+        # Created running for this process: a background launcher must not claim a foreground run.
+        record = create_train_run(raw, store, record_rejected=True, owner_pid=os.getpid())
     except EquivError as exc:
         run_id = getattr(exc, "run_id", None)
         raise EquivError(f"{exc} (run {run_id}, recorded as failed)" if run_id else str(exc)) from None

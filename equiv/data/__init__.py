@@ -9,7 +9,7 @@
   :func:`read_extxyz_dataset` / :func:`write_extxyz_dataset` (user data).
 """
 
-from equiv.data.catalog import DataSetEntry, available_datasets
+from equiv.data.catalog import DataSetEntry, available_datasets, find_dataset
 from equiv.data.dataset import DataSet, DataSetMetadata
 from equiv.data.download import RMD17_URLS, DownloadProgress, download_rmd17
 from equiv.data.extxyz import read_extxyz_dataset, write_extxyz_dataset
@@ -29,6 +29,7 @@ from equiv.data.rmd17 import (
     load_rmd17,
     rmd17_available,
     rmd17_data_dir,
+    rmd17_missing_message,
     rmd17_name,
 )
 from equiv.data.specs import DataSpec, load_dataset, parse_spec
@@ -54,6 +55,7 @@ __all__ = [
     "datasets_dir",
     "default_xtb_path",
     "download_rmd17",
+    "find_dataset",
     "generate_command",
     "generate_xtb_dataset",
     "load_dataset",
@@ -63,6 +65,7 @@ __all__ = [
     "read_dataset_npz",
     "read_extxyz_dataset",
     "rmd17_available",
+    "rmd17_missing_message",
     "rmd17_data_dir",
     "rmd17_name",
     "split_dataset",

@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from equiv.data.generate import datasets_dir
+from equiv.data.generate import datasets_dir, default_xtb_path
 from equiv.data.npzfile import FORMAT_NAME
 from equiv.data.rmd17 import RMD17_LEVEL_OF_THEORY, rmd17_available, rmd17_data_dir
 from equiv.data.splits import TEST_FRACTION
 
-__all__ = ["DataSetEntry", "available_datasets"]
+__all__ = ["DataSetEntry", "available_datasets", "find_dataset"]
 
 
 @dataclass(frozen=True)
@@ -68,25 +68,48 @@ def _npz_entry(path) -> DataSetEntry | None:
     )
 
 
+def _rmd17_entry(name: str, splits: list[int], folder) -> DataSetEntry | None:
+    sizes = []
+    for part in ("train", "test"):
+        try:
+            with np.load(folder / f"rmd17_{name}_{part}_{splits[0]:02d}.npz", allow_pickle=False) as z:
+                sizes.append(int(z["energies"].shape[0]))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+    return DataSetEntry(f"rmd17:{name}", "rmd17", name, RMD17_LEVEL_OF_THEORY, sizes[0], sizes[1], str(folder),
+                        tuple(splits))
+
+
 def available_datasets(data_dir: str | os.PathLike | None = None) -> list[DataSetEntry]:
     """rMD17 molecules with split files in the rMD17 folder (``data_dir``, ``$EQUIV_RMD17_DIR`` or
     ``data_home()/rmd17``), then the ``.npz`` data sets in ``data_home()/datasets``."""
     out = []
     folder = rmd17_data_dir(data_dir)
     for name, splits in rmd17_available(data_dir).items():
-        sizes = []
-        for part in ("train", "test"):
-            try:
-                with np.load(folder / f"rmd17_{name}_{part}_{splits[0]:02d}.npz", allow_pickle=False) as z:
-                    sizes.append(int(z["energies"].shape[0]))
-            except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-                break
-        if len(sizes) == 2:
-            out.append(DataSetEntry(f"rmd17:{name}", "rmd17", name, RMD17_LEVEL_OF_THEORY, sizes[0], sizes[1],
-                                    str(folder), tuple(splits)))
+        entry = _rmd17_entry(name, splits, folder)
+        if entry is not None:
+            out.append(entry)
     folder = datasets_dir()
     for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
         entry = _npz_entry(path)
         if entry is not None:
             out.append(entry)
     return out
+
+
+def find_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> DataSetEntry | None:
+    """The entry of one ``rmd17:<molecule>`` (split 01) or ``xtb:<molecule>`` spec when it is on this
+    machine and readable, else ``None``; reads only that data set's sizes (what a form checks on
+    every change)."""
+    from equiv.data.specs import parse_spec  # specs reads files; catalog stays importable alone
+
+    parsed = parse_spec(spec)
+    if parsed.kind == "rmd17":
+        splits = rmd17_available(data_dir).get(parsed.molecule, [])
+        if parsed.split not in splits:
+            return None
+        return _rmd17_entry(parsed.molecule, [parsed.split], rmd17_data_dir(data_dir))
+    if parsed.kind == "xtb":
+        path = default_xtb_path(parsed.molecule)
+        return _npz_entry(path) if path.is_file() else None
+    return _npz_entry(parsed.path) if parsed.path is not None and parsed.path.is_file() else None

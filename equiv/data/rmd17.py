@@ -35,6 +35,7 @@ __all__ = [
     "rmd17_data_dir",
     "rmd17_split_path",
     "rmd17_available",
+    "rmd17_missing_message",
     "load_rmd17",
 ]
 
@@ -92,6 +93,12 @@ def _missing_message(path: Path) -> str:
         f"rmd17_<molecule>_<train|test>_<NN>.npz files into that folder, or point --data-dir or "
         f"{ENV_RMD17_DIR} at a folder that has them"
     )
+
+
+def rmd17_missing_message(molecule: str, split: int = 1, data_dir: str | os.PathLike | None = None) -> str:
+    """What to do when a molecule's rMD17 split is not in the rMD17 folder (where to put the files,
+    how to download them)."""
+    return _missing_message(rmd17_split_path(molecule, "train", split, data_dir))
 
 
 def rmd17_available(data_dir: str | os.PathLike | None = None) -> dict[str, list[int]]:

@@ -5,6 +5,7 @@ detection of runs whose worker died."""
 from equiv.runs.heartbeat import Heartbeat
 from equiv.runs.process import pid_alive, process_start_time, this_host
 from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
+from equiv.runs.stopping import graceful_stop, job_main
 from equiv.runs.store import DEFAULT_STALE_AFTER_S, RunStore, default_store_path
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Run",
     "RunStore",
     "default_store_path",
+    "graceful_stop",
+    "job_main",
     "pid_alive",
     "process_start_time",
     "this_host",

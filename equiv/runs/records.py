@@ -102,8 +102,9 @@ class Run:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """Errors after one epoch. ``seconds`` is the wall time since training started; errors are in
-    meV (energy) and meV/Å (force components); ``None`` where not measured."""
+    """Errors after one epoch. ``seconds`` is the wall time since training started, ``logged_at``
+    when the epoch was recorded (Unix seconds); errors are in meV (energy) and meV/Å (force
+    components); ``None`` where not measured."""
 
     run_id: int
     epoch: int
@@ -118,6 +119,7 @@ class EpochRecord:
     val_force_mae_mev_per_a: float | None
     val_force_rmse_mev_per_a: float | None
     extra: dict[str, Any]
+    logged_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "EpochRecord":

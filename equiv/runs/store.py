@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from equiv.errors import RunError
+from equiv.errors import EquivError, RunError
 from equiv.paths import data_home
 from equiv.runs.process import pid_alive, process_start_time, this_host
 from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
@@ -221,9 +221,14 @@ class RunStore:
         idempotency_key: str | None = None,
         model: str | None = None,
         molecule: str | None = None,
+        owner_pid: int | None = None,
     ) -> Run:
         """A new queued run. With an ``idempotency_key`` already used, the existing run is returned
-        instead (two clicks on "launch" make one run)."""
+        instead (two clicks on "launch" make one run).
+
+        With ``owner_pid`` the run is created running for that process in the same transaction: a
+        run executed in the foreground (``equiv train``) is never queued, so no background launcher
+        can claim it before its own process starts it."""
         if kind not in KINDS:
             raise RunError(f"unknown run kind {kind!r}; one of {', '.join(KINDS)}")
         config = _clean(dict(config))
@@ -234,11 +239,18 @@ class RunStore:
                 row = conn.execute("SELECT id FROM runs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
                 if row is not None:
                     return self._row(conn, row["id"])
+            now = time.time()
+            if owner_pid is None:
+                status, pid, pid_start, host, started = "queued", None, None, None, None
+            else:
+                status, pid, pid_start, host, started = "running", owner_pid, process_start_time(owner_pid), this_host(), now
             cur = conn.execute(
                 "INSERT INTO runs (kind, status, config, dataset, model, molecule, device, group_id, "
-                "idempotency_key, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, _dumps(config), _dumps(_clean(dataset)), None if model is None else str(model),
-                 None if molecule is None else str(molecule), device, group_id, idempotency_key, time.time()),
+                "idempotency_key, created_at, pid, pid_start, host, started_at, heartbeat_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, status, _dumps(config), _dumps(_clean(dataset)), None if model is None else str(model),
+                 None if molecule is None else str(molecule), device, group_id, idempotency_key, now,
+                 pid, pid_start, host, started, started),
             )
             return self._row(conn, cur.lastrowid)
 
@@ -374,6 +386,22 @@ class RunStore:
             conn.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
                          (time.time(), str(reason), run_id))
             return self._row(conn, run_id)
+
+    @contextlib.contextmanager
+    def recording_failure(self, run_id: int) -> Iterator[None]:
+        """Fail run ``run_id`` with the reason of any exception raised inside (then re-raise it):
+        an :class:`equiv.errors.EquivError`'s message, "interrupted", or "internal error: ..."."""
+        try:
+            yield
+        except EquivError as exc:
+            self.fail(run_id, str(exc))
+            raise
+        except KeyboardInterrupt:
+            self.fail(run_id, "interrupted")
+            raise
+        except BaseException as exc:
+            self.fail(run_id, f"internal error: {type(exc).__name__}: {exc}")
+            raise
 
     def request_cancel(self, run_id: int) -> Run:
         """Cancel: a queued run is cancelled at once; a running run gets the flag and its worker

@@ -12,7 +12,7 @@ carries a run record of the run store through training (:func:`execute_run`).
 
 from equiv.training.batching import FrameTensors
 from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
-from equiv.training.device import choose_threads, planned_device, resolve_device
+from equiv.training.device import choose_threads, cuda_unavailable_reason, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
 from equiv.training.executor import (
     TRAINING_KINDS,
@@ -42,6 +42,7 @@ __all__ = [
     "WeightEMA",
     "choose_threads",
     "create_train_run",
+    "cuda_unavailable_reason",
     "default_checkpoint_path",
     "execute_run",
     "force_rms",

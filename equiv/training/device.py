@@ -27,15 +27,21 @@ import torch
 from equiv.errors import TrainingError
 from equiv.runtime import tune_cpu_for_training
 
-__all__ = ["resolve_device", "planned_device", "choose_threads", "CpuLoad", "training_numerics", "device_name",
+__all__ = ["resolve_device", "planned_device", "cuda_unavailable_reason", "choose_threads", "CpuLoad", "training_numerics", "device_name",
            "peak_memory_mib", "reset_peak_memory"]
 
 
-def _cuda_absent_message(asked: str) -> str:
-    build = torch.__version__
+def cuda_unavailable_reason() -> str | None:
+    """Why CUDA cannot be used here (``None`` when ``torch.cuda.is_available()``)."""
+    if torch.cuda.is_available():
+        return None
     why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None
            else "no CUDA device is visible (driver missing, or CUDA_VISIBLE_DEVICES hides it)")
-    return f"{asked} was asked for, but {why} (torch {build}); use --device cpu, or --device auto to take CUDA when present"
+    return f"{why} (torch {torch.__version__})"
+
+
+def _cuda_absent_message(asked: str) -> str:
+    return f"{asked} was asked for, but {cuda_unavailable_reason()}; use --device cpu, or --device auto to take CUDA when present"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -9,7 +9,8 @@
   is kept). Whoever runs a job (``equiv train`` in the foreground, the training lab's
   background worker, a cluster job) calls this one function, so the record looks the same.
 * ``python -m equiv.training.worker RUN_ID``: the same as a self-contained command.
-* :func:`graceful_stop`: SIGINT/SIGTERM ask the run to stop cleanly (a second signal interrupts).
+* :func:`graceful_stop` (from :mod:`equiv.runs.stopping`): SIGINT/SIGTERM ask the run to stop cleanly
+  (a second signal interrupts).
 
 Example:
     >>> import os, tempfile
@@ -22,15 +23,14 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import signal
+import os
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from equiv.errors import EquivError, RunError
 from equiv.paths import data_home
-from equiv.runs import Heartbeat, Run, RunStore
+from equiv.runs import Heartbeat, Run, RunStore, graceful_stop
 from equiv.training.config import TrainConfig, spec_molecule
 from equiv.training.device import planned_device
 from equiv.training.trainer import EpochReport, TrainHooks, TrainResult, Trainer
@@ -39,7 +39,8 @@ __all__ = ["TRAINING_KINDS", "create_train_run", "execute_run", "default_checkpo
 
 #: Run kinds that :func:`execute_run` runs.
 TRAINING_KINDS = ("train", "sweep_member")
-HEARTBEAT_EVERY_S = 5.0
+#: Seconds between heartbeats; a cancel is noticed at the next one.
+HEARTBEAT_EVERY_S = 2.0
 
 
 def default_checkpoint_path(run_id: int, config: TrainConfig) -> Path:
@@ -50,8 +51,11 @@ def default_checkpoint_path(run_id: int, config: TrainConfig) -> Path:
 
 def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | None = None, *, kind: str = "train",
                      group_id: str | None = None, idempotency_key: str | None = None,
-                     record_rejected: bool = False) -> Run:
+                     record_rejected: bool = False, owner_pid: int | None = None) -> Run:
     """A queued run record for ``config`` (``kind`` ``train`` or ``sweep_member``).
+
+    With ``owner_pid`` (a foreground run: ``equiv train`` passes its own process id) the record is
+    created running for that process, so no background launcher can claim it first.
 
     ``config`` is a :class:`TrainConfig` or its dict. Invalid settings (an unknown model, CUDA asked
     for but absent, ...) raise the :class:`equiv.errors.EquivError` at once; with
@@ -70,12 +74,12 @@ def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | 
             asked = str(raw.get("device") or "cpu")
             run = store.create(kind, raw, device="cuda" if asked.startswith("cuda") else "cpu", group_id=group_id,
                                idempotency_key=idempotency_key, model=raw.get("model"),
-                               molecule=spec_molecule(raw.get("data")))
-            store.fail(run.id, str(exc))
+                               molecule=spec_molecule(raw.get("data")), owner_pid=os.getpid())
+            store.fail(run.id, str(exc))  # created running for us: no launcher claims it in between
             exc.run_id = run.id  # type: ignore[attr-defined]
         raise
     return store.create(kind, cfg.to_dict(), device=device, group_id=group_id,
-                        idempotency_key=idempotency_key, model=cfg.model, molecule=cfg.molecule)
+                        idempotency_key=idempotency_key, model=cfg.model, molecule=cfg.molecule, owner_pid=owner_pid)
 
 
 def _chain(*hooks):
@@ -136,17 +140,8 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
         )
         trainer = Trainer(config, combined, checkpoint_path=checkpoint,
                           metadata={"run_id": run_id, "run_store": str(store.path)})
-        try:
+        with store.recording_failure(run_id):
             result = trainer.run()
-        except EquivError as exc:
-            store.fail(run_id, str(exc))
-            raise
-        except KeyboardInterrupt:
-            store.fail(run_id, "interrupted")
-            raise
-        except BaseException as exc:
-            store.fail(run_id, f"internal error: {type(exc).__name__}: {exc}")
-            raise
     if result.cancelled:
         if not beat.lost.is_set():
             store.mark_cancelled(run_id, checkpoint_path=result.checkpoint)
@@ -154,26 +149,3 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
         store.finish(run_id, test_metrics=result.summary(), checkpoint_path=result.checkpoint,
                      dataset=result.dataset)
     return result
-
-
-@contextlib.contextmanager
-def graceful_stop() -> Iterator[threading.Event]:
-    """SIGINT (Ctrl-C) and SIGTERM set the yielded event, which :func:`execute_run` treats like a
-    cancel (stop cleanly, keep the best checkpoint); a second signal raises ``KeyboardInterrupt``.
-    Outside the main thread the event is only set by the caller."""
-    event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield event
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)

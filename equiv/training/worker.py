@@ -12,31 +12,22 @@ executor runs the same command on another machine that sees the same store.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Sequence
 
-from equiv.errors import EquivError
-from equiv.runs import RunStore
-from equiv.training.executor import execute_run, graceful_stop
+from equiv.runs import RunStore, job_main
+from equiv.training.executor import execute_run
 
 __all__ = ["main"]
 
 
+def _execute(run_id: int, store: RunStore, stop) -> str:
+    result = execute_run(run_id, store, stop=stop)
+    return "cancelled" if result.cancelled else "finished"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m equiv.training.worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_id", type=int, help="a queued (or claimed) training run")
-    parser.add_argument("--store", help="the run store (default: runs.sqlite in the data home)")
-    args = parser.parse_args(argv)
-    try:
-        with graceful_stop() as stop:
-            result = execute_run(args.run_id, RunStore(args.store), stop=stop)
-    except EquivError as exc:
-        print(f"run {args.run_id} failed: {exc}", file=sys.stderr)
-        return 1
-    print(f"run {args.run_id} {'cancelled' if result.cancelled else 'finished'}", file=sys.stderr)
-    return 0
+    return job_main(argv, "python -m equiv.training.worker", __doc__, _execute)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,10 @@ import torch
 from equiv.errors import EquivError
 from equiv.models import PRESETS, EnergyModel, build_model, load_checkpoint
 from equiv.models.pretrained import pretrained_path
-from equiv.runs import RunStore
+from equiv.molecules import LIBRARY
+from equiv.runs import Run, RunStore
 
-__all__ = ["MODEL_SLOTS", "ModelSource", "model_sources", "load_source", "check_compatible"]
+__all__ = ["MODEL_SLOTS", "ModelSource", "model_sources", "load_source", "check_compatible", "run_source"]
 
 #: slot → (preset, config overrides) of the untrained model.
 MODEL_SLOTS: dict[str, tuple[str, dict]] = {
@@ -88,20 +89,55 @@ def _force_mae(metrics: dict | None) -> float | None:
     return None
 
 
+def _run_names(molecule: str) -> set[str]:
+    """Names a run may give a library molecule: its key, and its rMD17 name (``salicylic``)."""
+    entry = LIBRARY.get(molecule)
+    return {molecule} | ({entry.rmd17} if entry is not None and entry.rmd17 else set())
+
+
+def _source_of(slot: str, run: Run) -> ModelSource:
+    mae = _force_mae(run.test_metrics)
+    detail = f", test force MAE {mae:.1f} meV/Å" if mae is not None else ""
+    return ModelSource(slot, "run", f"training run {run.id} ({run.model}{detail})", run.checkpoint_path, run.id)
+
+
 def _run_sources(slot: str, molecule: str, store_path: str | Path | None) -> list[ModelSource]:
     if slot == "nequip-so3":
         return []
     family = MODEL_SLOTS[slot][0]
+    names = _run_names(molecule)
     found = []
-    for run in RunStore(store_path).list_runs(status="finished", molecule=molecule):
-        if run.kind == "generate" or not run.checkpoint_path or _family(run.model) != family:
+    for run in RunStore(store_path).list_runs(status="finished"):
+        if run.molecule not in names or run.kind == "generate" or not run.checkpoint_path or _family(run.model) != family:
             continue
         if not Path(run.checkpoint_path).is_file():
             continue
-        mae = _force_mae(run.test_metrics)
-        detail = f", test force MAE {mae:.1f} meV/Å" if mae is not None else ""
-        found.append(ModelSource(slot, "run", f"training run {run.id} ({run.model}{detail})", run.checkpoint_path, run.id))
+        found.append(_source_of(slot, run))
     return found
+
+
+def run_source(run_id: str | int, store_path: str | Path | None = None) -> tuple[str, ModelSource]:
+    """(library molecule, model source) of a finished training run, for a link that opens the lab
+    with that run's checkpoint (``/rotate?run=12``). :class:`EquivError` says why a run cannot be
+    shown (unknown, not finished, no checkpoint, not a library molecule)."""
+    try:
+        run = RunStore(store_path).get(int(str(run_id).strip()))
+    except ValueError:
+        raise EquivError(f"a run is given by its number, not {str(run_id)[:40]!r}") from None
+    if run.kind == "generate":
+        raise EquivError(f"run {run.id} generated data; it trained no model")
+    if run.status != "finished":
+        raise EquivError(f"run {run.id} is {run.status}; only finished runs can be shown")
+    if not run.checkpoint_path or not Path(run.checkpoint_path).is_file():
+        raise EquivError(f"run {run.id} has no checkpoint file on this machine")
+    key = next((k for k in LIBRARY if run.molecule in _run_names(k)), None)
+    if key is None:
+        raise EquivError(f"run {run.id} was trained on {run.molecule or 'a file'}, which is not a library molecule")
+    family = _family(run.model)
+    slot = next((s for s, (preset, overrides) in MODEL_SLOTS.items() if preset == family and not overrides), None)
+    if slot is None:
+        raise EquivError(f"run {run.id} trained a {run.model}, which the rotation lab does not show")
+    return key, _source_of(slot, run)
 
 
 def model_sources(slot: str, molecule: str | None, store_path: str | Path | None = None) -> list[ModelSource]:

@@ -125,9 +125,11 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+def new_page(browser, width: int = 1600, height: int = 1000):
+    """A page in a fresh browser context (its own cookies: another browser session), whose
+    requests to anything but localhost are blocked and recorded in ``page.external_requests``.
+    Close it with ``page.context.close()``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
     pg.external_requests = []  # type: ignore[attr-defined]
 
@@ -142,8 +144,14 @@ def page(browser):
     context.route("**/*", guard)
     pg.console_errors = []  # type: ignore[attr-defined]
     pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))  # type: ignore[attr-defined]
+    return pg
+
+
+@pytest.fixture
+def page(browser):
+    pg = new_page(browser)
     yield pg
-    context.close()
+    pg.context.close()
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:

@@ -1,0 +1,75 @@
+"""Widgets the training lab and the runs page share: a run's outcome with its links, and a sweep's
+learning curves. Layout only; the numbers and figures come from ``equiv.views``."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from equiv.runs import Run, RunStore
+from equiv.views.learning_curves import learning_curves, slope_rows
+from equiv.views.run_tables import dataset_label
+from equiv.views.text import escape_markdown
+from equiv.views.training_figures import learning_curve_figure
+
+ROTATE_PAGE = "app_pages/rotate.py"
+RUNS_PAGE = "app_pages/runs.py"
+
+
+def rotation_link(run: Run, key: str) -> None:
+    """"Open in the rotation lab" for a finished training run with a checkpoint file."""
+    if run.kind == "generate" or run.status != "finished" or not run.checkpoint_path:
+        return
+    st.page_link(ROTATE_PAGE, label=f"Open run {run.id} in the rotation lab", icon=":material/3d_rotation:",
+                 query_params={"run": str(run.id)})
+
+
+def run_outcome(run: Run, key: str) -> None:
+    """The end of a run: test errors with what they were measured on, the reason it failed, or
+    the checkpoint a cancelled run kept."""
+    if run.status == "finished" and run.kind != "generate":
+        m = run.test_metrics or {}
+        data = run.dataset or {}
+        level = data.get("level_of_theory", "")
+        st.success(
+            f"Run {run.id} finished: test energy MAE **{m.get('energy_mae_mev', float('nan')):.2f} meV**, "
+            f"force MAE **{m.get('force_mae_mev_per_a', float('nan')):.2f} meV/Å** on {m.get('n_test', '?')} test "
+            f"structures of {escape_markdown(dataset_label(run.config.get('data')))} ({escape_markdown(level)}), "
+            f"{run.config.get('n_train')} training structures, best epoch {m.get('best_epoch')} of {m.get('epochs')} "
+            f"({escape_markdown(str(m.get('stopped', '')))}).", icon=":material/check_circle:")
+        rotation_link(run, key)
+    elif run.status == "finished":
+        m = run.test_metrics or {}
+        st.success(f"Run {run.id} finished: {m.get('n_frames', '?')} frames written to "
+                   f"{escape_markdown(str(m.get('path', '?')))}.", icon=":material/check_circle:")
+    elif run.status == "failed":
+        st.error(f"Run {run.id} failed: {escape_markdown(run.error or 'no reason recorded')}", icon=":material/error:")
+    elif run.status == "cancelled":
+        kept = (f" Its best checkpoint is kept: {escape_markdown(run.checkpoint_path)}." if run.checkpoint_path
+                else " It had no checkpoint yet.")
+        st.warning(f"Run {run.id} was cancelled.{kept}", icon=":material/cancel:")
+
+
+def learning_curve_section(store: RunStore, group_id: str, key: str) -> None:
+    """A sweep's progress, its log-log learning curves (test force MAE against training-set size)
+    and the fitted slopes."""
+    members = store.list_runs(group_id=group_id)
+    if not members:
+        st.info(f"No runs in {escape_markdown(group_id)}.")
+        return
+    counts = {s: sum(r.status == s for r in members) for s in ("finished", "running", "queued", "failed", "cancelled")}
+    st.progress(counts["finished"] / len(members),
+                text=f"{escape_markdown(group_id)}: {counts['finished']} of {len(members)} runs finished, "
+                     f"{counts['running']} running, {counts['queued']} queued"
+                     + (f", {counts['failed']} failed" if counts["failed"] else "")
+                     + (f", {counts['cancelled']} cancelled" if counts["cancelled"] else ""))
+    curves = learning_curves(members)
+    if not curves:
+        st.info("The curves appear here as the first runs finish.")
+        return
+    data = {c.dataset for c in curves}
+    st.plotly_chart(learning_curve_figure(curves, title=f"Test force error against training-set size ({', '.join(sorted(data))})"),
+                    width="stretch", key=f"{key}_figure")
+    st.dataframe(slope_rows(curves), hide_index=True, width="stretch", key=f"{key}_slopes")
+    st.caption("Slope: least-squares fit of log₁₀(force MAE) against log₁₀(training-set size) through every run "
+               "(each seed one point), ± its standard error from the residuals; more negative means the error falls "
+               "faster with more data. Dots: single runs; markers with bars: the mean and the range over seeds.")

@@ -1,0 +1,308 @@
+"""Training lab: launch small training runs in the background, watch them live, cancel them, and
+queue data-efficiency sweeps.
+
+The page never trains: "Launch" writes a queued run into the run store and makes sure a launcher
+process serves its device (``equiv.jobs``). Everything shown is read back from the run store, so
+the page reattaches to runs after a reload, in another browser, or after a server restart.
+Widgets and layout only; checks, jobs and figures come from ``equiv.jobs`` and ``equiv.views``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+import streamlit as st
+
+from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
+from equiv.data import rmd17_data_dir
+from equiv.errors import EquivError
+from equiv.jobs.generate import generation_seconds_estimate
+from equiv.jobs.launcher import ensure_launcher
+from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
+from equiv.jobs.requests import (
+    DATA_KINDS,
+    DEFAULT_GENERATE_FRAMES,
+    LAB_MODELS,
+    MODEL_TITLES,
+    TrainRequest,
+    check_request,
+    data_status,
+    generate_settings,
+    launch_request,
+    preset_size,
+    queue_generation,
+)
+from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
+from equiv.molecules import LIBRARY, load_molecule
+from equiv.runs import ACTIVE_STATUSES, RunStore
+from equiv.training import cuda_unavailable_reason
+from equiv.views.run_progress import format_duration, run_progress, status_line
+from equiv.views.text import escape_markdown
+from equiv.views.train_settings import FORM_DEFAULTS, SWEEP_DEFAULTS, form_query, form_request, parse_form_query
+from equiv.views.training_figures import curves_figure
+
+POLL_S = 1.5
+state = st.session_state
+store = RunStore()
+cuda_reason = cuda_unavailable_reason()
+
+for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
+    state.setdefault(key, secrets.token_hex(8))
+state.setdefault("tl_launched", [])
+if "tl_link_read" not in state:  # the first run of a session: the link fills the form
+    state.tl_link_read = True
+    from_link, state.tl_link_problems = parse_form_query(st.query_params.to_dict())
+    for field, value in from_link.items():
+        state[f"tl_{field}"] = value
+for prefix in ("tl", "sw"):
+    # Widgets take their values from here (not value=); a form left for another page comes back.
+    for field, value in state.get(f"{prefix}_form", FORM_DEFAULTS if prefix == "tl" else SWEEP_DEFAULTS).items():
+        state.setdefault(f"{prefix}_{field}", value)
+
+
+def new_nonce(key: str) -> None:
+    state[key] = secrets.token_hex(8)
+
+
+def watch(run_id: int) -> None:
+    state.tl_watch = run_id
+    st.query_params["run"] = str(run_id)
+
+
+def form_values(prefix: str) -> dict:
+    return {field: state[f"{prefix}_{field}"] for field in FORM_DEFAULTS}
+
+
+def request_from(prefix: str) -> TrainRequest:
+    return form_request(form_values(prefix), state.get(f"{prefix}_rmd17_dir") or None)
+
+
+def data_inputs(prefix: str) -> None:
+    st.radio("Data set", list(DATA_KINDS), format_func=DATA_KINDS.get, key=f"{prefix}_data", horizontal=True)
+    st.selectbox("Molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key=f"{prefix}_molecule")
+    if state[f"{prefix}_data"] == "rmd17":
+        st.text_input("rMD17 folder", key=f"{prefix}_rmd17_dir", placeholder=str(rmd17_data_dir()),
+                      help="Where the rmd17_<molecule>_<train|test>_<NN>.npz files are (empty: $EQUIV_RMD17_DIR or the "
+                           "data home's rmd17 folder; `equiv data download rmd17` puts them there).")
+
+
+def budget_inputs(prefix: str) -> None:
+    b1, b2 = st.columns(2)
+    b1.number_input("Epochs (0: no limit)", min_value=0, max_value=100_000, step=5, key=f"{prefix}_epochs")
+    b2.number_input("Time limit, s (0: none)", min_value=0.0, step=30.0, format="%.0f", key=f"{prefix}_seconds")
+    d1, d2 = st.columns(2)
+    d1.selectbox("Device", ["auto", "cpu", "cuda"], key=f"{prefix}_device",
+                 help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None
+                                                                else f"No CUDA here: {cuda_reason}."))
+    d2.number_input("Seed", min_value=0, key=f"{prefix}_seed")
+
+
+def tuning_inputs(prefix: str, model: str) -> None:
+    default_layers, default_channels = preset_size(model)
+    t1, t2 = st.columns(2)
+    t1.number_input("Layers", min_value=1, max_value=8, placeholder=f"preset: {default_layers}",
+                    key=f"{prefix}_layers", help="Interaction layers (MLP: hidden layers). Empty: the preset's.")
+    t2.number_input("Channels", min_value=1, max_value=256, placeholder=f"preset: {default_channels}",
+                    key=f"{prefix}_channels", help="Channels per irrep (GVP: scalar channels; MLP: width).")
+    t3, t4 = st.columns(2)
+    t3.number_input("Learning rate", min_value=0.0, max_value=10.0, format="%.4g", placeholder="default",
+                    key=f"{prefix}_lr", help="Empty: the architecture's default (GVP 0.003, the others 0.01).")
+    t4.number_input("Batch size", min_value=1, max_value=1000, key=f"{prefix}_batch")
+
+
+# -- page -----------------------------------------------------------------------------------------
+st.title("Training lab")
+st.caption("Train small models on generated GFN2-xTB data or on rMD17, watch their errors fall, and ask whether "
+           "equivariant models learn more from less data. Runs execute in background processes of their own: "
+           "they keep going when you reload, switch pages or restart the server.")
+
+single_tab, sweep_tab = st.tabs(["Train one model", "Data-efficiency sweep"])
+
+with single_tab:
+    for problem in state.pop("tl_link_problems", []):  # said once
+        st.warning(escape_markdown(problem))
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        model = st.selectbox("Model", LAB_MODELS, format_func=MODEL_TITLES.get, key="tl_model")
+        tuning_inputs("tl", model)
+    with c2:
+        data_inputs("tl")
+        n1, n2 = st.columns(2)
+        n1.number_input("Training structures", min_value=1, step=25, key="tl_n_train")
+        n2.number_input("Validation structures", min_value=1, step=10, key="tl_n_val")
+    with c3:
+        budget_inputs("tl")
+
+    status = data_status(state.tl_data, state.tl_molecule, state.get("tl_rmd17_dir") or None, store)
+    if status.available:
+        st.caption(escape_markdown(f"{status.label}: {status.pool_size:,} structures for training and validation, "
+                                   f"{status.test_size:,} test structures."))
+    elif status.generating is not None:
+        st.info(escape_markdown(status.message or ""), icon=":material/hourglass_top:")
+    else:
+        st.warning(escape_markdown(status.message or ""), icon=":material/database:")
+        if state.tl_data == "xtb" and state.tl_molecule in LIBRARY:
+            g1, g2 = st.columns([1, 2])
+            frames = g1.number_input("Frames to generate", min_value=10, max_value=100_000,
+                                     value=DEFAULT_GENERATE_FRAMES, step=500, key="tl_gen_frames")
+            estimate = generation_seconds_estimate(load_molecule(state.tl_molecule).n_atoms, generate_settings(int(frames)))
+            if g2.button(f"Generate {LIBRARY[state.tl_molecule].title} data (about {format_duration(estimate)} here)",
+                         icon=":material/science:", key="tl_generate"):
+                try:
+                    run = queue_generation(state.tl_molecule, int(frames), state.tl_generate_nonce, store)
+                    new_nonce("tl_generate_nonce")  # a second click finds this run active; a later one makes a new one
+                    watch(run.id)
+                    st.rerun()
+                except EquivError as exc:
+                    st.error(escape_markdown(str(exc)))
+
+    launch_col, copy_col = st.columns([1, 3])
+    launched = launch_col.button("Launch", type="primary", icon=":material/play_arrow:", key="tl_launch")
+    copy_col.button("New launch form", key="tl_copy", on_click=new_nonce, args=("tl_nonce",),
+                    help="A click on Launch with the same settings from the same form is the same run (a double click "
+                         "never queues twice). Press this to queue the same settings once more.")
+    if launched:
+        check = check_request(request_from("tl"), store)
+        if not check.ok:
+            for problem in check.problems:
+                st.error(escape_markdown(problem), icon=":material/block:")
+        else:
+            try:
+                run = launch_request(check, state.tl_nonce, store)
+            except EquivError as exc:
+                st.error(escape_markdown(str(exc)))
+            else:
+                if run.id in state.tl_launched:
+                    st.info(f"These settings were launched from this form already: run {run.id} ({run.status}). "
+                            "A second click makes no second run; press *New launch form* to queue another.")
+                else:
+                    state.tl_launched.append(run.id)
+                    st.success(f"Queued run {run.id} on the {run.device} queue.", icon=":material/schedule:")
+                watch(run.id)
+
+    with st.expander("Queues: runs at a time per device"):
+        for device in DEVICE_QUEUES:
+            if device == "cuda" and cuda_reason is not None:
+                continue
+            current = max_running(device, store.path)
+            chosen = st.number_input(f"{device} runs at a time", min_value=1, max_value=MAX_CONCURRENCY, value=current,
+                                     key=f"tl_queue_{device}")
+            if chosen != current:
+                set_max_running(device, int(chosen), store.path)
+        st.caption("Queued runs start in order on each device, this many at a time (default one). On a machine with "
+                   "few cores more than one CPU run at a time makes each slower.")
+
+with sweep_tab:
+    st.markdown("Queue a grid of models × training-set sizes × seeds as ordinary runs, then watch the "
+                "**learning curves** (test force error against training-set size, log-log) fill in. The NequIP paper's "
+                "claim: models with l ≥ 1 features have a steeper slope than the invariant l = 0 model.")
+    s1, s2, s3 = st.columns([1.3, 1, 1])
+    with s1:
+        state.setdefault("sw_models", ["mlp", "nequip-l0", "nequip-l1"])
+        sweep_models = st.multiselect("Models", LAB_MODELS, format_func=MODEL_TITLES.get, key="sw_models")
+        tuning_inputs("sw", (sweep_models or ["nequip-l1"])[0])
+    with s2:
+        data_inputs("sw")
+        state.setdefault("sw_sizes", "25,50,100,200")
+        state.setdefault("sw_seeds", 2)
+        st.text_input("Training-set sizes", key="sw_sizes")
+        m1, m2 = st.columns(2)
+        m1.number_input("Seeds", min_value=1, max_value=10, key="sw_seeds")
+        m2.number_input("Validation structures", min_value=1, key="sw_n_val")
+    with s3:
+        budget_inputs("sw")
+    sweep_clicked = st.button("Queue the sweep", type="primary", icon=":material/stacked_line_chart:", key="sw_launch")
+    if sweep_clicked:
+        try:
+            plan = plan_sweep(sweep_models, parse_sizes(state.sw_sizes), int(state.sw_seeds), request_from("sw"))
+            checks, problems = check_sweep(plan, store)
+        except EquivError as exc:
+            problems = [str(exc)]
+        if problems:
+            for problem in problems:
+                st.error(escape_markdown(problem), icon=":material/block:")
+        else:
+            settings = json.dumps([c.config.to_dict() for c in checks], sort_keys=True)
+            group = "sweep-" + hashlib.sha256(f"{state.tl_sweep_nonce}\n{settings}".encode()).hexdigest()[:10]
+            group, runs = queue_sweep(plan, store, group_id=group)
+            state.tl_group = group
+            st.query_params["group"] = group
+            st.success(f"Queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}).")
+    st.button("New sweep form", key="sw_copy", on_click=new_nonce, args=("tl_sweep_nonce",),
+              help="Queuing the same grid twice from one form is one sweep; press this to queue it once more.")
+
+# The link follows the form (a reload keeps it) and names the watched run and sweep.
+state.tl_form, state.sw_form = form_values("tl"), form_values("sw")
+query = form_query(state.tl_form)
+for key in ("run", "group"):
+    if key in st.query_params:
+        query[key] = st.query_params[key]
+if st.query_params.to_dict() != query:
+    st.query_params.from_dict(query)
+
+# -- live view: the run store, polled in a fragment ------------------------------------------------
+active = store.list_runs(status=ACTIVE_STATUSES)
+watched = state.get("tl_watch")
+if watched is None and st.query_params.get("run", "").isdigit():
+    watched = int(st.query_params["run"])
+if watched is None:
+    recent = active or store.list_runs(limit=1)
+    watched = recent[0].id if recent else None
+group = state.get("tl_group") or st.query_params.get("group") or None
+active_ids = sorted(r.id for r in active)
+
+
+@st.fragment(run_every=POLL_S if active else None)
+def live_view() -> None:
+    now_active = store.list_runs(status=ACTIVE_STATUSES)
+    for device in sorted({r.device for r in now_active if r.status == "queued"}):
+        ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
+    if sorted(r.id for r in now_active) != active_ids:
+        st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
+    others = [r for r in now_active if r.id != watched]
+    if others:
+        with st.container(border=True):
+            st.markdown("**Queue**" + (" (besides the run below)" if len(others) < len(now_active) else ""))
+            for r in others[::-1]:
+                line = status_line(r, store.queue_position(r.id) if r.status == "queued" else None)
+                if r.status == "running":
+                    st.progress(min(1.0, r.progress or 0.0), text=escape_markdown(line))
+                else:
+                    st.caption(escape_markdown(line))
+    if watched is None:
+        st.info("No runs yet: launch one above.")
+        return
+    try:
+        run = store.get(watched)
+    except EquivError:
+        st.warning(f"Run {watched} is not in this machine's run store.")
+        return
+    epochs = store.epochs(run.id)
+    progress = run_progress(run, epochs)
+    st.subheader(escape_markdown(status_line(run)), anchor=False)
+    if run.status == "queued":
+        ahead = store.queue_position(run.id)
+        st.info(f"Waiting for the {run.device} queue ({ahead} run(s) ahead).", icon=":material/schedule:")
+    if run.active:
+        bar, cancel = st.columns([5, 1])
+        bar.progress(min(1.0, progress.fraction), text=escape_markdown(progress.text))
+        if run.cancel_requested:
+            cancel.caption("stopping…")
+        elif cancel.button("Cancel", icon=":material/stop:", key=f"tl_cancel_{run.id}"):
+            store.request_cancel(run.id)
+            st.rerun(scope="fragment")
+    run_outcome(run, key=f"tl_outcome_{run.id}")
+    if epochs:
+        st.plotly_chart(curves_figure(epochs), width="stretch", key="tl_curves")
+    elif run.kind != "generate" and run.active:
+        st.caption("The curves appear after the first epoch.")
+    if group:
+        st.divider()
+        st.markdown(f"**Sweep {escape_markdown(group)}**")
+        learning_curve_section(store, group, key="tl_sweep")
+    st.page_link(RUNS_PAGE, label="All runs, comparisons and the results table", icon=":material/table_chart:")
+
+
+live_view()

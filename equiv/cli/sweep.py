@@ -1,0 +1,135 @@
+"""``equiv sweep``: queue a data-efficiency sweep (models × training-set sizes × seeds) as ordinary
+runs, and report its learning curves (test force MAE against training-set size, log-log slopes).
+
+  equiv sweep --models mlp,gvp,nequip-l0,nequip-l1,nequip-l2 --molecule ethanol --data rmd17 \\
+      --data-dir ../shared/data/rmd17 --n-train 25,50,100,200,400,800 --seeds 3 --max-time 60
+  equiv sweep --models mlp,nequip-l0,nequip-l1 --molecule ethanol --data xtb --n-train 25,50,100 \\
+      --seeds 2 --epochs 40 --layers 2 --channels 8 --wait
+  equiv sweep --report sweep-20250101-120000-ab12 [--json]
+
+The runs go to the background launcher of their device (one at a time per device by default; see
+the training lab's queue settings), so the command returns at once unless --wait is given; the
+training lab and the runs page (/runs?group=GROUP) show the curves filling in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from equiv.cli.output import add_json_flag, format_table, print_json
+from equiv.cli.progress import format_seconds
+from equiv.errors import EquivError
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="queue a data-efficiency sweep and report its learning curves",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", help="comma-separated: mlp, gvp, nequip-l0, nequip-l1, nequip-l2, nequip-l3")
+    p.add_argument("--molecule", help="a library molecule (ethanol, aspirin, ...)")
+    p.add_argument("--data", choices=["xtb", "rmd17"], default="xtb",
+                   help="xtb: generated GFN2-xTB data of the molecule (equiv data generate); rmd17: rMD17 (default xtb)")
+    p.add_argument("--data-dir", help="rMD17 folder (default: $EQUIV_RMD17_DIR or the data home)")
+    p.add_argument("--n-train", help="comma-separated training-set sizes, e.g. 25,50,100,200")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per (model, size): 0 … N-1 (default 1)")
+    p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
+    p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
+    budget = p.add_argument_group("budget per run (at least one)")
+    budget.add_argument("--epochs", type=int, help="epochs")
+    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time in seconds")
+    p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
+    p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
+    p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    p.add_argument("--group", help="group id (default: a new one); queuing the same grid again under it adds nothing")
+    p.add_argument("--wait", action="store_true", help="wait until every run has ended, then report")
+    p.add_argument("--report", metavar="GROUP", help="only report the learning curves of an existing sweep")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def _curves_json(curves) -> list[dict]:
+    return [{
+        "model": c.model, "dataset": c.dataset, "level_of_theory": c.level_of_theory, "metric": c.metric,
+        "points": [{"n_train": p.n_train, "mean": p.mean, "std": p.std, "min": p.low, "max": p.high, "count": p.count,
+                    "run_ids": list(p.run_ids)} for p in c.points],
+        "slope": None if c.fit is None else c.fit.slope,
+        "slope_stderr": None if c.fit is None else c.fit.stderr,
+    } for c in curves]
+
+
+def report(group: str, as_json: bool, extra: dict | None = None) -> int:
+    from equiv.runs import RunStore
+    from equiv.views.learning_curves import learning_curves
+
+    members = RunStore().list_runs(group_id=group)
+    if not members:
+        raise EquivError(f"no runs in the group {group!r} (equiv runs list shows the groups)")
+    counts = {s: sum(r.status == s for r in members) for s in ("queued", "running", "finished", "failed", "cancelled")}
+    curves = learning_curves(members)
+    if as_json:
+        print_json({"group_id": group, "n_runs": len(members), "status_counts": counts,
+                    "runs": sorted(r.id for r in members), "curves": _curves_json(curves), **(extra or {})})
+        return 0
+    print(f"{group}: {len(members)} runs ({', '.join(f'{n} {s}' for s, n in counts.items() if n)})")
+    if not curves:
+        print("no finished runs yet")
+        return 0
+    rows = []
+    for c in curves:
+        for p in c.points:
+            rows.append([c.model, c.dataset, p.n_train, p.count, f"{p.mean:.1f}",
+                         "-" if p.std is None else f"{p.std:.1f}"])
+    print(format_table(rows, ["model", "data", "n_train", "runs", "test F MAE meV/Å (mean)", "std over seeds"]))
+    print()
+    print(format_table([[c.model, c.dataset, c.n_runs, "-" if c.fit is None else c.fit.text()] for c in curves],
+                       ["model", "data", "runs", "log-log slope ± std. error"]))
+    for key, value in (extra or {}).items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.report:
+        return report(args.report, args.json)
+    missing = [flag for flag, value in (("--models", args.models), ("--molecule", args.molecule),
+                                        ("--n-train", args.n_train)) if not value]
+    if missing:
+        raise EquivError(f"give {', '.join(missing)} (or --report GROUP)")
+    from equiv.jobs.requests import TrainRequest
+    from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
+    from equiv.runs import ACTIVE_STATUSES, RunStore
+
+    base = TrainRequest(data_kind=args.data, molecule=args.molecule.strip().lower().replace("-", "_"),
+                        n_val=args.n_val, n_test=args.n_test, epochs=args.epochs, max_time_s=args.max_time,
+                        device=args.device, lr=args.lr, batch_size=args.batch_size, layers=args.layers,
+                        channels=args.channels, data_dir=args.data_dir)
+    plan = plan_sweep(parse_models(args.models), parse_sizes(args.n_train), args.seeds, base)
+    store = RunStore()
+    t0 = time.time()
+    group, runs = queue_sweep(plan, store, group_id=args.group)
+    devices = ", ".join(sorted({r.device for r in runs}))
+    if not args.json:
+        print(f"queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}) on {devices}; "
+              f"follow them with `equiv sweep --report {group}` or the runs page (/runs?group={group})",
+              file=sys.stderr if args.wait else sys.stdout, flush=True)
+    if not args.wait:
+        if args.json:
+            print_json({"group_id": group, "n_runs": len(runs), "runs": [r.id for r in runs], "devices": devices})
+        return 0
+    ids = {r.id for r in runs}
+    last = None
+    while True:
+        members = [r for r in store.list_runs(group_id=group) if r.id in ids]
+        done = sum(not r.active for r in members)
+        if done != last and not args.json:
+            print(f"  {done}/{len(ids)} runs ended ({format_seconds(time.time() - t0)})", file=sys.stderr, flush=True)
+            last = done
+        if all(r.status not in ACTIVE_STATUSES for r in members):
+            break
+        time.sleep(1.0)
+    return report(group, args.json, {"wall_seconds": round(time.time() - t0, 1)})

@@ -1,0 +1,13 @@
+"""Background jobs: runs of the run store executed away from whoever asked for them.
+
+* :mod:`~equiv.jobs.executor`: the executor seam (a job = a run id + one self-contained command,
+  ``python -m equiv.jobs.worker RUN_ID``); :class:`LocalExecutor` runs it as a detached process.
+* :mod:`~equiv.jobs.launcher`: one launcher process per device queue starts queued runs in order,
+  as many at a time as :mod:`~equiv.jobs.queues` allows; :func:`ensure_launcher` starts it.
+* :mod:`~equiv.jobs.generate`: GFN2-xTB data generation as a job (kind ``generate``).
+* :mod:`~equiv.jobs.requests`: what the training lab's form asks for, checked with reasons, into a
+  ``TrainConfig``; :mod:`~equiv.jobs.sweep`: data-efficiency sweeps queued as ordinary runs.
+
+Import from the modules (``from equiv.jobs.launcher import ensure_launcher``): the launcher and the
+worker are also ``python -m`` commands, which must not be imported by the package first.
+"""

@@ -1,0 +1,234 @@
+"""Tables of runs: the run list, one run's metrics for download, and the results table in the
+layout of the published MD17 / rMD17 tables with the published numbers beside one's own.
+
+Every result carries what it was measured on. A column of the results table is one (model,
+data set, reference method, training-set size, source) and its header says all of them, e.g.
+``gvp · xTB MD (GFN2-xTB) · n=200 · this app`` next to ``NequIP (l=3) · rMD17 (PBE/def2-SVP) ·
+n=1000 · published``, so a result on generated xTB data is never read as an rMD17 result. The CSV
+export is the long form: one row per cell with each of these in its own column.
+
+Example:
+    >>> dataset_label("rmd17:ethanol"), dataset_label("xtb:ethanol")
+    ('rMD17', 'xTB MD')
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from equiv.molecules import LIBRARY
+from equiv.runs import EpochRecord, Run
+from equiv.training import TRAINING_KINDS
+from equiv.training.published import PUBLISHED, PublishedResult
+from equiv.views.run_progress import format_duration
+
+__all__ = ["dataset_label", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
+           "results_long", "results_wide", "results_csv", "RESULT_COLUMNS", "column_label"]
+
+_RMD17_TO_KEY = {e.rmd17: key for key, e in LIBRARY.items() if e.rmd17}
+#: Columns of :func:`results_long` (the CSV export).
+RESULT_COLUMNS = ["molecule", "source", "model", "data set", "level of theory", "n_train", "energy MAE (meV)",
+                  "force MAE (meV/Å)", "energy MAE std (meV)", "force MAE std (meV/Å)", "runs", "run ids", "reference"]
+
+
+def molecule_key(name: str | None) -> str:
+    """A library key for a molecule named by a run (rMD17 names like ``salicylic`` included)."""
+    if not name:
+        return "?"
+    return _RMD17_TO_KEY.get(name, name)
+
+
+def molecule_title(name: str | None) -> str:
+    key = molecule_key(name)
+    return LIBRARY[key].title if key in LIBRARY else key
+
+
+def dataset_label(spec: str | None) -> str:
+    """``rMD17``, ``xTB MD`` or the file name of a data-set spec."""
+    text = str(spec or "?")
+    prefix = text.split(":", 1)[0].lower()
+    if prefix == "rmd17":
+        return "rMD17"
+    if prefix == "xtb":
+        return "xTB MD"
+    return text.removeprefix("file:").rsplit("/", 1)[-1]
+
+
+def _level(run: Run) -> str:
+    level = (run.dataset or {}).get("level_of_theory")
+    if level:
+        return str(level)
+    prefix = str(run.config.get("data", "")).split(":", 1)[0].lower()
+    return {"rmd17": "PBE/def2-SVP", "xtb": "GFN2-xTB"}.get(prefix, "?")
+
+
+def _metric(run: Run, key: str) -> float | None:
+    value = (run.test_metrics or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
+    """The run list: one row per run, newest first as given."""
+    now = time.time() if now is None else now
+    rows = []
+    for r in runs:
+        training = r.kind in TRAINING_KINDS
+        seconds = r.seconds if not r.active or r.started_at is None else now - r.started_at
+        if r.status == "running":
+            note = r.message or ""
+        elif r.status in ("failed", "cancelled"):
+            note = r.error or r.status
+        elif r.kind == "generate" and r.test_metrics:
+            note = f"{r.test_metrics.get('n_frames', '')} frames → {r.test_metrics.get('path', '')}"
+        else:
+            note = ""
+        rows.append({
+            "id": r.id,
+            "status": r.status,
+            "kind": r.kind,
+            "model": r.model or ("–" if training else "xTB MD"),
+            "molecule": molecule_title(r.molecule),
+            "data set": dataset_label(r.config.get("data")) if training else "generate",
+            "level of theory": _level(r) if training else "GFN2-xTB",
+            "n_train": r.config.get("n_train") if training else None,
+            "seed": r.config.get("seed"),
+            "device": r.device,
+            "group": r.group_id or "",
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+            "time": format_duration(seconds) if seconds is not None else "",
+            "progress": (1.0 if r.status == "finished" else r.progress or 0.0),
+            "test E MAE (meV)": _metric(r, "energy_mae_mev"),
+            "test F MAE (meV/Å)": _metric(r, "force_mae_mev_per_a"),
+            "note": note,
+        })
+    frame = pd.DataFrame(rows, columns=["id", "status", "kind", "model", "molecule", "data set", "level of theory",
+                                        "n_train", "seed", "device", "group", "created", "time", "progress",
+                                        "test E MAE (meV)", "test F MAE (meV/Å)", "note"])
+    for column in ("test E MAE (meV)", "test F MAE (meV/Å)"):
+        frame[column] = frame[column].astype(float)  # missing: NaN, shown empty
+    return frame
+
+
+def epochs_frame(epochs: Sequence[EpochRecord]) -> pd.DataFrame:
+    """Per-epoch errors (meV, meV/Å), one row per epoch (the metrics CSV)."""
+    rows = []
+    for e in epochs:
+        row = e.to_dict()
+        extra = row.pop("extra") or {}
+        for k in ("val_loss", "structures_per_s", "best"):
+            if k in extra:
+                row[k] = extra[k]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_export(run: Run, epochs: Sequence[EpochRecord]) -> str:
+    """One run as JSON: the record (config, data set, test metrics, checkpoint) and every epoch."""
+    return json.dumps({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]}, indent=2, default=str)
+
+
+def column_label(model: str, dataset: str, level: str, n_train: int, source: str) -> str:
+    return f"{model} · {dataset} ({level}) · n={n_train} · {source}"
+
+
+def _published_rows(published: Iterable[PublishedResult]) -> list[dict]:
+    return [{
+        "molecule": p.molecule, "source": "published", "model": p.model, "data set": p.dataset,
+        "level of theory": p.level_of_theory, "n_train": p.n_train, "energy MAE (meV)": p.energy_mae_mev,
+        "force MAE (meV/Å)": p.force_mae_mev_per_a, "energy MAE std (meV)": None, "force MAE std (meV/Å)": None,
+        "runs": None, "run ids": "", "reference": p.source,
+    } for p in published]
+
+
+def _own_rows(runs: Iterable[Run]) -> list[dict]:
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        if r.kind not in TRAINING_KINDS or r.status != "finished":
+            continue
+        if _metric(r, "force_mae_mev_per_a") is None and _metric(r, "energy_mae_mev") is None:
+            continue
+        key = (molecule_key(r.molecule), str(r.model), dataset_label(r.config.get("data")), _level(r),
+               int(r.config.get("n_train") or 0))
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (molecule, model, dataset, level, n_train), members in groups.items():
+        members.sort(key=lambda r: r.id)
+        energies = pd.Series([_metric(r, "energy_mae_mev") for r in members], dtype=float)
+        forces = pd.Series([_metric(r, "force_mae_mev_per_a") for r in members], dtype=float)
+        rows.append({
+            "molecule": molecule, "source": "this app", "model": model, "data set": dataset, "level of theory": level,
+            "n_train": n_train, "energy MAE (meV)": energies.mean(), "force MAE (meV/Å)": forces.mean(),
+            "energy MAE std (meV)": energies.std() if len(members) > 1 else None,
+            "force MAE std (meV/Å)": forces.std() if len(members) > 1 else None,
+            "runs": len(members), "run ids": ",".join(str(r.id) for r in members),
+            "reference": f"runs {', '.join(str(r.id) for r in members)} (mean over {len(members)})"
+            if len(members) > 1 else f"run {members[0].id}",
+        })
+    return rows
+
+
+def results_long(runs: Iterable[Run], published: Iterable[PublishedResult] = PUBLISHED) -> pd.DataFrame:
+    """Every cell of the results table as a row (see the module docstring): published numbers and
+    this app's finished training runs, the latter averaged over runs that share molecule, model,
+    data set and training-set size (seeds)."""
+    frame = pd.DataFrame(_published_rows(published) + _own_rows(runs), columns=RESULT_COLUMNS)
+    order = {key: i for i, key in enumerate(LIBRARY)}
+    frame["_m"] = frame["molecule"].map(lambda m: order.get(m, len(order)))
+    frame["_s"] = (frame["source"] != "published").astype(int)
+    frame = frame.sort_values(["_m", "molecule", "_s", "data set", "n_train", "model"], kind="stable")
+    return frame.drop(columns=["_m", "_s"]).reset_index(drop=True)
+
+
+def results_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """The published layout: molecules as rows, one column per (model, data set, reference method,
+    training-set size, source), cells ``energy MAE / force MAE`` in meV / meV/Å."""
+    if long.empty:
+        return pd.DataFrame(columns=["molecule"])
+
+    def cell(row) -> str:
+        e, f = row["energy MAE (meV)"], row["force MAE (meV/Å)"]
+        text = f"{_fmt(e)} / {_fmt(f)}"
+        return text + (f" ({int(row['runs'])} runs)" if row["source"] == "this app" and row["runs"] and row["runs"] > 1 else "")
+
+    table: dict[str, dict[str, str]] = {}
+    keys: dict[str, tuple] = {}
+    for _, row in long.iterrows():
+        label = column_label(row["model"], row["data set"], row["level of theory"], int(row["n_train"]), row["source"])
+        keys[label] = _column_order(row)
+        table.setdefault(molecule_title(row["molecule"]), {})[label] = cell(row)
+    columns = sorted(keys, key=keys.__getitem__)
+    out = pd.DataFrame.from_dict(table, orient="index").reindex(columns=columns)
+    out.index.name = "molecule"
+    return out.fillna("").reset_index()
+
+
+_PUBLISHED_ORDER = {"MACE": 0, "Allegro": 1, "NequIP (l=3)": 2}
+_OWN_DATASETS = {"rMD17": 0, "xTB MD": 1}
+
+
+def _column_order(row) -> tuple:
+    """This app's results first (by data set, model and training-set size), then the published ones
+    (rMD17 with 1,000, then 50 structures, then the original MD17)."""
+    if row["source"] == "published":
+        return (1, row["data set"] != "rMD17", -int(row["n_train"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
+    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), "")
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.2g}" if abs(value) < 0.1 else f"{value:.1f}"
+
+
+def results_csv(long: pd.DataFrame) -> str:
+    """The long results table as CSV (UTF-8 text)."""
+    buffer = io.StringIO()
+    long.to_csv(buffer, index=False)
+    return buffer.getvalue()
+

@@ -1,0 +1,308 @@
+"""Background jobs with real processes, a real SQLite store and real xTB: the executor seam, the
+launcher (queue order, one at a time, one launcher per device, jobs that die), data generation as
+a job, the form's checks with their reasons, idempotent launches and sweeps."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from equiv.cli import main
+from equiv.data import MDSettings, default_xtb_path
+from equiv.errors import DataError, EquivError
+from equiv.jobs.executor import Job, LocalExecutor, job_command, job_log_path, log_tail
+from equiv.jobs.generate import active_generation, create_generate_run, execute_generate
+from equiv.jobs.launcher import Launcher, ensure_launcher, launcher_pid, lock_path
+from equiv.jobs.queues import max_running, set_max_running
+from equiv.jobs.requests import check_request, data_status, launch_request, queue_generation, request_key
+from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
+from equiv.runs import RunStore
+from equiv.training import TrainConfig, create_train_run
+from tests.conftest import REPO_ROOT, wait_for
+from tests.jobs_tools import background_store, tiny_request, tiny_xtb  # noqa: F401  (fixture)
+
+WATER = MDSettings(frames=4, stride=2, equilibration_steps=4, seed=0)
+
+
+def generate_run(store: RunStore, name: str, frames: int = 4):
+    return create_generate_run("water", dataclasses.replace(WATER, frames=frames), store,
+                               out=store.path.parent / f"{name}.npz")
+
+
+# -- foreground runs and the executor seam ----------------------------------------------------------
+
+def test_foreground_runs_are_created_running_so_no_launcher_claims_them():
+    store = RunStore()
+    config = TrainConfig(model="gvp", data="xtb:ethanol", n_train=5, epochs=1, device="cpu")
+    run = create_train_run(config, store, owner_pid=os.getpid())
+    assert run.status == "running" and run.pid == os.getpid() and run.started_at == run.heartbeat_at
+    assert store.claim_next("cpu", max_running=5) is None  # a queue sees nothing to claim
+    queued = create_train_run(config, store)
+    assert queued.status == "queued" and store.claim_next("cpu", max_running=5).id == queued.id
+
+
+def test_a_job_is_one_self_contained_command(background_store):
+    store = background_store
+    run = generate_run(store, "water")
+    assert job_command(run.id, store.path) == [sys.executable, "-m", "equiv.jobs.worker", str(run.id), "--store",
+                                               str(store.path)]
+    job = LocalExecutor().submit(Job(run.id, store.path, job_log_path(store.path, run.id)))
+    assert job.process.wait(timeout=120) == 0
+    record = store.get(run.id)
+    assert record.status == "finished" and record.pid == job.pid and record.test_metrics["n_frames"] == 4
+    assert Path(record.config["out"]).is_file() and record.dataset["level_of_theory"] == "GFN2-xTB"
+    assert log_tail(job_log_path(store.path, run.id)).endswith(f"run {run.id} finished")
+
+
+class ExitingExecutor:
+    """An executor whose jobs exit with status 3 before touching their run (a broken node, a job
+    script that cannot start): another implementation of the same seam."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, job: Job):
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(job.log_path, "ab") as log:
+            process = subprocess.Popen([sys.executable, "-c", "import sys; print('cannot start'); sys.exit(3)"],
+                                       stdout=log, stderr=subprocess.STDOUT)
+        self.submitted.append(job.run_id)
+        from equiv.jobs.executor import LocalJob
+
+        return LocalJob(job.run_id, process)
+
+
+def test_the_launcher_fails_a_run_whose_job_ended_without_an_outcome():
+    store = RunStore()
+    run = generate_run(store, "water")
+    executor = ExitingExecutor()
+    launcher = Launcher("cpu", store, executor, idle_exit_s=0.5, poll_s=0.05)
+    assert launcher.start_queued() == 1 and executor.submitted == [run.id]
+    assert store.get(run.id, reap=False).status == "running"  # claimed for the launcher
+    launcher.jobs[run.id].process.wait(timeout=30)
+    launcher.collect()
+    record = store.get(run.id)
+    assert record.status == "failed"
+    assert record.error.startswith("the worker process (pid ") and "exited with status 3" in record.error
+    assert record.error.endswith("its log ends: cannot start")
+    assert launcher.run() == 0  # nothing left: it leaves after idling
+
+
+# -- the launcher process ------------------------------------------------------------------------
+
+def test_launcher_runs_the_queue_in_order_one_at_a_time(background_store):
+    store = background_store
+    runs = [generate_run(store, f"water{i}") for i in range(3)]
+    info = ensure_launcher("cpu", store)
+    assert info.started and info.pid
+    again = ensure_launcher("cpu", store)  # before or after it took its lock: the same launcher
+    assert not again.started and again.pid == info.pid
+    wait_for(lambda: all(store.get(r.id).status == "finished" for r in runs), timeout=120, what="three generations")
+    records = [store.get(r.id) for r in runs]
+    assert [r.started_at for r in records] == sorted(r.started_at for r in records)
+    for before, after in zip(records, records[1:]):
+        assert after.started_at >= before.finished_at  # one at a time on the cpu queue
+    assert len({r.pid for r in records}) == 3 and info.pid not in {r.pid for r in records}
+    log = (store.path.parent / "logs" / "launcher-cpu.log").read_text()
+    assert log.count("serving the queue") == 1 and f"run {runs[2].id} (generate, water) started" in log
+    wait_for(lambda: launcher_pid(store.path, "cpu") is None, timeout=30, what="the idle launcher to leave")
+
+
+def test_a_second_launcher_for_a_device_leaves_at_once(background_store):
+    store = background_store
+    generate_run(store, "water", frames=200)  # keeps the first launcher busy for a while
+    first = ensure_launcher("cpu", store)
+    wait_for(lambda: launcher_pid(store.path, "cpu") == first.pid, timeout=30, what="the launcher's lock")
+    second = subprocess.run([sys.executable, "-m", "equiv.jobs.launcher", "--device", "cpu", "--store",
+                             str(store.path)], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert second.returncode == 0 and "another launcher serves this queue; leaving" in second.stdout
+    assert launcher_pid(store.path, "cpu") == first.pid and lock_path(store.path, "cpu").read_text() == str(first.pid)
+
+
+def test_concurrency_is_per_device_and_configurable(background_store):
+    store = background_store
+    assert max_running("cpu", store.path) == 1
+    set_max_running("cpu", 2, store.path)
+    assert max_running("cpu", store.path) == 2 and max_running("cuda", store.path) == 1
+    with pytest.raises(EquivError, match="from 1 to 16"):
+        set_max_running("cpu", 0, store.path)
+    runs = [generate_run(store, f"water{i}", frames=60) for i in range(2)]
+    ensure_launcher("cpu", store)
+    wait_for(lambda: all(store.get(r.id).status == "finished" for r in runs), timeout=120, what="two generations")
+    a, b = (store.get(r.id) for r in runs)
+    assert b.started_at < a.finished_at  # both ran at once
+
+
+# -- data generation as a job ---------------------------------------------------------------------
+
+def test_generation_job_cancels_cleanly_and_writes_nothing():
+    store = RunStore()
+    run = generate_run(store, "water", frames=400)
+    out = Path(run.config["out"])
+
+    def cancel_soon(p):
+        if p.frames_done == 2:
+            store.request_cancel(run.id)
+
+    with pytest.raises(DataError, match="generation cancelled .* nothing was written"):
+        execute_generate(run.id, store, progress=cancel_soon, heartbeat_every_s=0.01)
+    assert store.get(run.id).status == "cancelled" and not out.exists()
+    assert active_generation(store, out) is None
+
+
+def test_cli_generation_is_recorded_as_a_foreground_run(capsys):
+    assert main(["data", "generate", "--molecule", "water", "--frames", "3", "--stride", "2", "--equilibration", "4",
+                 "--no-progress"]) == 0
+    run = RunStore().list_runs()[0]
+    assert run.kind == "generate" and run.status == "finished" and run.pid == os.getpid()
+    assert run.config["out"] == str(default_xtb_path("water").resolve())
+
+
+# -- the form's checks ---------------------------------------------------------------------------
+
+def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
+    monkeypatch.delenv("EQUIV_RMD17_DIR", raising=False)
+    pool = tiny_xtb(frames=40)  # 30 for training + validation, 10 test
+    ok = check_request(tiny_request(n_train=25, n_val=5))
+    assert ok.ok and ok.config.n_train == 25 and ok.config.data == "xtb:ethanol" and ok.data.pool_size == pool == 30
+    too_many = check_request(tiny_request(n_train=26, n_val=5)).problems
+    assert too_many == ["generated ethanol MD (GFN2-xTB, 500 K) has 30 structures for training and validation; "
+                        "26 + 5 were asked for: use at most 25 training structures with 5 for validation."]
+    problems = check_request(tiny_request(n_train=0, epochs=None, max_time_s=None, lr=5.0, batch_size=3)).problems
+    assert problems == ["The training-set size must be at least 1 structure, not 0.",
+                        "Give a budget: a number of epochs, a time limit, or both.",
+                        "The learning rate must lie above 0 and at most 1, not 5.0."]
+    assert check_request(tiny_request(batch_size=20)).problems == [
+        "The batch size (20) is larger than the training set (10 structures)."]
+    rmd17 = check_request(tiny_request(data_kind="rmd17")).problems
+    assert len(rmd17) == 1 and "equiv data download rmd17" in rmd17[0] and "EQUIV_RMD17_DIR" in rmd17[0]
+    assert "rMD17 has no water" in check_request(tiny_request(data_kind="rmd17", molecule="water")).problems[0]
+    missing = check_request(tiny_request(molecule="benzene")).problems
+    assert len(missing) == 1 and missing[0].startswith("No generated data set for benzene yet")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA is present here")
+def test_cuda_chosen_without_cuda_is_refused_with_the_reason():
+    tiny_xtb(frames=40)
+    problems = check_request(tiny_request(device="cuda")).problems
+    assert problems == ["CUDA was chosen, but torch.cuda.is_available() is False here: this PyTorch build has no "
+                        f"CUDA support (torch {__import__('torch').__version__}). Choose auto or cpu."]
+    assert check_request(tiny_request(device="auto")).device_queue == "cpu"
+
+
+def test_rmd17_with_a_local_copy_uses_its_sizes_and_an_absolute_folder():
+    from tests.conftest import RMD17_DIR
+
+    if not (RMD17_DIR / "rmd17_ethanol_train_01.npz").is_file():
+        pytest.skip("the shared rMD17 files are missing")
+    check = check_request(tiny_request(data_kind="rmd17", n_train=951, n_val=50, data_dir=str(RMD17_DIR)))
+    assert check.problems == ["rMD17 ethanol (PBE/def2-SVP, Christensen & von Lilienfeld 2020) has 1,000 structures "
+                              "for training and validation; 951 + 50 were asked for: use at most 950 training "
+                              "structures with 50 for validation."]
+    ok = check_request(tiny_request(data_kind="rmd17", molecule="salicylic_acid", data_dir=str(RMD17_DIR)))
+    assert ok.ok and ok.config.data == "rmd17:salicylic_acid" and ok.config.data_dir == str(RMD17_DIR.resolve())
+
+
+def test_one_form_submission_is_one_run_however_often_it_is_clicked():
+    tiny_xtb(frames=40)
+    store = RunStore()
+    check = check_request(tiny_request())
+    first = launch_request(check, "form-1", store, launch=False)
+    clicks = [launch_request(check, "form-1", store, launch=False) for _ in range(3)]
+    assert {r.id for r in clicks} == {first.id}
+    other = launch_request(check, "form-2", store, launch=False)  # a new form: a new run
+    changed = launch_request(check_request(tiny_request(seed=1)), "form-1", store, launch=False)
+    assert len({first.id, other.id, changed.id}) == 3 and len(store.list_runs()) == 3
+    assert request_key("form-1", check.config) == first.idempotency_key
+
+
+def test_generation_is_queued_once_and_the_data_status_follows_it():
+    store = RunStore()
+    status = data_status("xtb", "water", store=store)
+    assert not status.available and status.generating is None
+    run = queue_generation("water", 10, "form-1", store, launch=False)
+    assert queue_generation("water", 10, "form-2", store, launch=False).id == run.id  # already being made
+    status = data_status("xtb", "water", store=store)
+    assert status.generating.id == run.id and f"being generated (run {run.id}, queued)" in status.message
+    execute_generate(run.id, store)
+    status = data_status("xtb", "water", store=store)
+    assert status.available and status.pool_size == 8 and status.test_size == 2
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+def test_sweep_grid_order_idempotence_and_refusal():
+    tiny_xtb(frames=40)
+    store = RunStore()
+    assert parse_sizes("100, 25,50;25") == [25, 50, 100] and parse_models("mlp,gvp,mlp") == ["mlp", "gvp"]
+    for bad, message in (("25,x", "'x' is not one"), ("0", "at least 1"), ("", "at least one")):
+        with pytest.raises(EquivError, match=message):
+            parse_sizes(bad)
+    with pytest.raises(EquivError, match="unknown model 'transformer'"):
+        parse_models("mlp,transformer")
+    plan = plan_sweep(["mlp", "nequip-l0"], [5, 10], 2, tiny_request())
+    assert [(r.seed, r.n_train, r.model) for r in plan.requests] == [
+        (0, 5, "mlp"), (0, 5, "nequip-l0"), (0, 10, "mlp"), (0, 10, "nequip-l0"),
+        (1, 5, "mlp"), (1, 5, "nequip-l0"), (1, 10, "mlp"), (1, 10, "nequip-l0")]
+    group, runs = queue_sweep(plan, store, group_id="sweep-test", launch=False)
+    assert group == "sweep-test" and [r.id for r in runs] == sorted(r.id for r in runs)
+    assert all(r.kind == "sweep_member" and r.group_id == group and r.status == "queued" for r in runs)
+    assert runs[3].idempotency_key == "sweep-test/nequip-l0/n10/s0" and runs[3].config["labels"]["sweep"] == group
+    again = queue_sweep(plan, store, group_id="sweep-test", launch=False)[1]
+    assert [r.id for r in again] == [r.id for r in runs] and len(store.list_runs()) == 8
+    too_big = plan_sweep(["mlp"], [10, 29], 1, tiny_request())
+    with pytest.raises(EquivError, match="the sweep was not queued: .* 29 \\+ 5 were asked for"):
+        queue_sweep(too_big, store, launch=False)
+    assert len(store.list_runs()) == 8  # nothing of the refused sweep was queued
+
+
+def test_equiv_sweep_waits_and_reports_slopes(background_store, capsys):
+    import json
+
+    tiny_xtb(frames=60)
+    argv = ["sweep", "--models", "mlp,nequip-l0", "--molecule", "ethanol", "--data", "xtb", "--n-train", "5,20",
+            "--n-val", "5", "--epochs", "2", "--layers", "1", "--channels", "4", "--device", "cpu", "--wait", "--json"]
+    t0 = time.time()
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_runs"] == 4 and data["status_counts"]["finished"] == 4 and 0 < data["wall_seconds"] <= time.time() - t0 + 0.1
+    assert [c["model"] for c in data["curves"]] == ["mlp", "nequip-l0"]
+    for curve in data["curves"]:
+        assert [p["n_train"] for p in curve["points"]] == [5, 20] and isinstance(curve["slope"], float)
+        assert curve["slope_stderr"] is None  # two points, one seed: no uncertainty to report
+    assert main(["sweep", "--report", data["group_id"]]) == 0
+    text = capsys.readouterr().out
+    assert f"{data['group_id']}: 4 runs (4 finished)" in text and "log-log slope ± std. error" in text
+    assert main(["sweep", "--report", "no-such-group", "--json"]) == 2
+    assert "no runs in the group" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["sweep", "--molecule", "ethanol", "--json"]) == 2
+    assert "give --models, --n-train" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_launches_from_two_threads_at_once_are_two_runs_without_errors():
+    tiny_xtb(frames=40)
+    store = RunStore()
+    check = check_request(tiny_request())
+    barrier, results, errors = threading.Barrier(2), {}, []
+
+    def launch(name):
+        try:
+            barrier.wait()
+            results[name] = launch_request(check, name, store, launch=False)
+        except Exception as exc:  # any database error fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=launch, args=(n,)) for n in ("session-a", "session-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len({r.id for r in results.values()}) == 2
+    assert [store.queue_position(r.id) for r in sorted(results.values(), key=lambda r: r.id)] == [0, 1]

@@ -1,0 +1,216 @@
+"""What the training lab and the runs page compute, without Streamlit: learning curves and their
+log-log slopes, progress and ETA, the run tables and exports, the results table beside the
+published numbers (checked against /work/shared/REFERENCE.md), and the figures."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from equiv.runs import RunStore
+from equiv.training.published import DATASET_LEVELS, PUBLISHED, published
+from equiv.views.learning_curves import fit_loglog, learning_curves, slope_rows
+from equiv.views.run_progress import eta_seconds, format_duration, run_progress, status_line
+from equiv.views.run_tables import (
+    dataset_label,
+    epochs_frame,
+    molecule_key,
+    results_csv,
+    results_long,
+    results_wide,
+    run_export,
+    runs_frame,
+)
+from equiv.views.training_figures import curves_figure, learning_curve_figure, log_axis, overlay_figure
+from tests.conftest import REPO_ROOT
+from tests.jobs_tools import finished_run
+
+REFERENCE = REPO_ROOT.parent / "shared" / "REFERENCE.md"
+
+
+# -- slopes ----------------------------------------------------------------------------------------
+
+def test_loglog_fit_matches_numpy_least_squares_and_its_standard_error():
+    rng = np.random.default_rng(0)
+    n = np.repeat([25, 50, 100, 200, 400], 3).astype(float)
+    y = 300 * n ** -0.45 * np.exp(rng.normal(0, 0.05, n.size))
+    fit = fit_loglog(n, y)
+    x, z = np.log10(n), np.log10(y)
+    (slope, intercept), cov = np.polyfit(x, z, 1, cov="unscaled")
+    residual = np.sum((z - (intercept + slope * x)) ** 2) / (n.size - 2)
+    assert fit.slope == pytest.approx(slope, rel=1e-12) and fit.intercept == pytest.approx(intercept, rel=1e-12)
+    assert fit.stderr == pytest.approx(np.sqrt(cov[0, 0] * residual), rel=1e-10)
+    assert fit.n_points == 15 and fit.n_sizes == 5 and -0.55 < fit.slope < -0.35
+    assert fit.predict(100) == pytest.approx(10 ** (intercept + 2 * slope))
+    exact = fit_loglog([10, 100, 1000], [50.0, 25.0, 12.5])
+    assert exact.slope == pytest.approx(np.log10(0.5), abs=1e-12) and exact.stderr < 1e-12
+    two = fit_loglog([10, 100], [50.0, 5.0])
+    assert two.slope == pytest.approx(-1.0) and two.stderr is None and "no uncertainty" in two.text()
+    assert fit_loglog([10, 10], [1.0, 2.0]) is None  # one size: no slope
+    with pytest.raises(ValueError):
+        fit_loglog([10, 100], [1.0, 0.0])
+
+
+def test_learning_curves_group_seeds_by_model_and_data_set():
+    store = RunStore()
+    truth = {"mlp": -0.1, "nequip-l1": -0.6}
+    for seed in range(3):
+        for n in (25, 50, 100):
+            for model, slope in truth.items():
+                finished_run(store, model, n, seed, force=200 * n ** slope * (1 + 0.01 * seed), group="g")
+    failed = store.create("sweep_member", {"model": "mlp", "data": "xtb:ethanol", "n_train": 25}, group_id="g")
+    store.mark_running(failed.id)
+    store.fail(failed.id, "boom")
+    finished_run(store, "mlp", 25, 0, force=99.0, data="rmd17:ethanol", level="PBE/def2-SVP")  # another data set
+    curves = learning_curves(store.list_runs())
+    assert [(c.model, c.dataset) for c in curves] == [("mlp", "xtb:ethanol"), ("nequip-l1", "xtb:ethanol"),
+                                                      ("mlp", "rmd17:ethanol")]
+    mlp, nequip = curves[0], curves[1]
+    assert [p.n_train for p in mlp.points] == [25, 50, 100] and all(p.count == 3 for p in mlp.points)
+    point = nequip.points[0]
+    values = [200 * 25 ** -0.6 * (1 + 0.01 * s) for s in range(3)]
+    assert point.mean == pytest.approx(np.mean(values)) and point.std == pytest.approx(np.std(values, ddof=1))
+    assert point.low == pytest.approx(min(values)) and point.high == pytest.approx(max(values))
+    assert mlp.fit.slope == pytest.approx(-0.1, abs=1e-9) and nequip.fit.slope == pytest.approx(-0.6, abs=1e-9)
+    assert curves[2].fit is None and curves[2].level_of_theory == "PBE/def2-SVP"
+    rows = slope_rows(curves)
+    assert rows[1]["slope"] == -0.6 and rows[1]["runs"] == 9 and rows[1]["sizes"] == "25, 50, 100"
+    fig = learning_curve_figure(curves).to_dict()
+    assert fig["layout"]["xaxis"]["type"] == "log" and fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["layout"]["xaxis"]["ticktext"] == ["20", "30", "40", "50", "60", "70", "80", "90", "100"]
+    wide = log_axis([25, 60, 800])  # over a decade: 1, 2, 5 × 10ⁿ
+    assert wide["ticktext"] == ["20", "50", "100", "200", "500", "1000"] and wide["tickvals"][-1] == 1000
+    assert log_axis([0.2, 0.45])["ticktext"] == ["0.2", "0.3", "0.4", "0.5"] and log_axis([]) == {"type": "log"}
+    legends = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
+    assert any(name.startswith("mlp on xtb:ethanol: slope -0.10 ± ") for name in legends)
+    assert any("one size: no slope yet" in name for name in legends)
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+def test_progress_and_eta_from_the_record():
+    store = RunStore()
+    run = store.create("train", {"model": "gvp", "data": "xtb:ethanol", "n_train": 100})
+    assert run_progress(run).elapsed_s is None and "(next)" in status_line(run, 0)
+    store.mark_running(run.id)
+    store.heartbeat(run.id, progress=0.25, message="epoch 3")
+    record = store.get(run.id)
+    p = run_progress(record, store.epochs(run.id), now=record.started_at + 30)
+    assert p.fraction == 0.25 and p.elapsed_s == pytest.approx(30) and p.eta_s == pytest.approx(90)
+    assert p.text == "25% · epoch 3 · 30 s elapsed · about 1 min 30 s left"
+    # With an epoch on record the estimate counts training time only (data loading took 10 s here).
+    store.log_epoch(run.id, 1, seconds=5.0, metrics={"val_force_mae_mev_per_a": 50.0})
+    epoch = store.epochs(run.id)[0]
+    p = run_progress(store.get(run.id), [epoch], now=epoch.logged_at + 15)
+    assert p.eta_s == pytest.approx(60) and p.epochs == 1 and "1 epoch done" in p.text
+    assert eta_seconds(0.001, 10) is None and eta_seconds(1.0, 10) == 0.0
+    assert format_duration(None) == "–" and format_duration(59.4) == "59 s" and format_duration(61) == "1 min 01 s"
+    assert status_line(record) == f"run {run.id} · gvp on xtb:ethanol · 100 train · running on cpu (pid {record.pid})"
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+def test_run_table_and_exports():
+    store = RunStore()
+    run = finished_run(store, "gvp", 100, 0, force=80.0, energy=20.0, epochs=3)
+    frame = runs_frame(store.list_runs())
+    row = frame.iloc[0].to_dict()
+    assert row["id"] == run.id and row["status"] == "finished" and row["data set"] == "xTB MD"
+    assert row["level of theory"] == "GFN2-xTB" and row["test F MAE (meV/Å)"] == 80.0 and row["progress"] == 1.0
+    epochs = store.epochs(run.id)
+    table = epochs_frame(epochs)
+    assert list(table["epoch"]) == [1, 2, 3] and table["val_force_mae_mev_per_a"].iloc[-1] == pytest.approx(80 * 4 / 3)
+    exported = json.loads(run_export(store.get(run.id), epochs))
+    assert exported["run"]["test_metrics"]["force_mae_mev_per_a"] == 80.0 and len(exported["epochs"]) == 3
+    fig = curves_figure(epochs).to_dict()
+    names = {(t["name"], t["xaxis"]) for t in fig["data"]}
+    assert names == {("train", "x"), ("validation", "x"), ("train", "x2"), ("validation", "x2")}
+    assert overlay_figure([("run 1", "gvp", epochs), ("run 2", "mlp", epochs)]).to_dict()["data"][0]["name"] == "run 1"
+
+
+def _reference_table() -> dict[str, dict[str, tuple[float, float]]]:
+    """The rMD17 table of REFERENCE.md: molecule → {model: (energy, force)}."""
+    text = REFERENCE.read_text()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"\| ([a-z ]+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \|", line)
+        if m:
+            v = [float(x) for x in m.groups()[1:]]
+            out[m.group(1).replace(" ", "_")] = {"MACE": (v[0], v[1]), "Allegro": (v[2], v[3]), "NequIP (l=3)": (v[4], v[5])}
+    return out
+
+
+def test_published_numbers_match_the_reference_notes():
+    # A few cells by hand (so the test means something without the notes)...
+    assert published("aspirin", "MACE", "rMD17", 1000).force_mae_mev_per_a == 6.6
+    assert published("benzene", "NequIP (l=3)", "rMD17", 1000).energy_mae_mev == 0.04
+    assert published("ethanol", "NequIP (l=3)", "rMD17", 50).force_mae_mev_per_a == 40.2
+    assert published("uracil", "NequIP (l=3)", "MD17", 1000).level_of_theory == "PBE+vdW-TS"
+    assert published("water", "MACE", "rMD17", 1000) is None
+    assert {p.level_of_theory for p in PUBLISHED if p.dataset == "rMD17"} == {DATASET_LEVELS["rMD17"]}
+    assert len(PUBLISHED) == 30 + 4 + 7 and all(p.source for p in PUBLISHED)
+    if not REFERENCE.is_file():
+        pytest.skip("the shared REFERENCE.md is missing")
+    # ...and every number against the notes.
+    table = _reference_table()
+    assert len(table) == 10
+    for molecule, cells in table.items():
+        for model, (e, f) in cells.items():
+            cell = published(molecule, model, "rMD17", 1000)
+            assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (e, f), (molecule, model)
+    text = REFERENCE.read_text()
+    fifty = re.search(r"With 50 training structures: (.*?)\n\n", text, re.S).group(1)
+    found = re.findall(r"(aspirin|ethanol) NequIP (\d+\.\d+) / (\d+\.\d+),\s+MACE (\d+\.\d+) / (\d+\.\d+)", fifty)
+    assert len(found) == 2
+    for molecule, ne, nf, me, mf in found:
+        assert published(molecule, "NequIP (l=3)", "rMD17", 50).force_mae_mev_per_a == float(nf)
+        assert published(molecule, "NequIP (l=3)", "rMD17", 50).energy_mae_mev == float(ne)
+        assert published(molecule, "MACE", "rMD17", 50).energy_mae_mev == float(me)
+        assert published(molecule, "MACE", "rMD17", 50).force_mae_mev_per_a == float(mf)
+    md17 = re.search(r"Original MD17 \(the seminar's table, NequIP l=3\): (.*?)\.\s*Other", text, re.S).group(1)
+    pairs = re.findall(r"([a-z]+(?: acid)?) ([\d.]+) / ([\d.]+)", md17)
+    assert len(pairs) == 7
+    for name, e, f in pairs:
+        cell = published(name.replace(" ", "_"), "NequIP (l=3)", "MD17", 1000)
+        assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (float(e), float(f)), name
+
+
+def test_results_table_labels_every_cell_with_data_set_level_and_size():
+    store = RunStore()
+    for seed, force in enumerate((60.0, 64.0)):
+        finished_run(store, "gvp", 200, seed, force=force, energy=10.0 + seed)
+    finished_run(store, "nequip-l1", 950, 0, force=9.0, energy=0.9, data="rmd17:ethanol", level="PBE/def2-SVP")
+    finished_run(store, "gvp", 50, 0, force=30.0, data="rmd17:salicylic", level="PBE/def2-SVP")
+    long = results_long(store.list_runs())
+    own = long[long["source"] == "this app"]
+    gvp = own[(own["model"] == "gvp") & (own["molecule"] == "ethanol")].iloc[0]
+    assert gvp["data set"] == "xTB MD" and gvp["level of theory"] == "GFN2-xTB" and gvp["n_train"] == 200
+    assert gvp["force MAE (meV/Å)"] == 62.0 and gvp["force MAE std (meV/Å)"] == pytest.approx(np.std([60, 64], ddof=1))
+    assert gvp["runs"] == 2
+    assert molecule_key("salicylic") == "salicylic_acid" and "salicylic_acid" in set(own["molecule"])
+    wide = results_wide(long)
+    columns = list(wide.columns)
+    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 · this app",
+                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app",
+                           "gvp · xTB MD (GFN2-xTB) · n=200 · this app"]
+    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 · published",
+                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 · published",
+                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"]
+    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 · published"
+    ethanol = wide.set_index("molecule").loc["ethanol"]
+    assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 · this app"] == "10.5 / 62.0 (2 runs)"
+    assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app"] == "0.9 / 9.0"
+    assert ethanol["NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"] == "0.4 / 2.8"
+    # The xTB result sits in an xTB column only, never under an rMD17 header.
+    for column in columns[1:]:
+        if "62.0" in str(ethanol[column]):
+            assert "xTB MD (GFN2-xTB)" in column
+    csv = pd.read_csv(io.StringIO(results_csv(long)))
+    assert list(csv.columns)[:6] == ["molecule", "source", "model", "data set", "level of theory", "n_train"]
+    assert len(csv) == len(PUBLISHED) + 3 and set(csv["source"]) == {"published", "this app"}
+    assert dataset_label("file:/x/y/frames.extxyz") == "frames.extxyz"
