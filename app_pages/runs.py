@@ -149,7 +149,8 @@ with st.container(key="rp_results"):
 st.caption("Each cell: energy MAE (meV, per molecule) / force MAE (meV/Å, per component) on the test set. Each column "
            "says the model, the data set with its reference method (level of theory), the training-set size and the "
            "source. rMD17 (PBE/def2-SVP), the original MD17 (PBE+vdW-TS) and generated xTB MD (GFN2-xTB) are different "
-           "data sets: compare numbers only within one. This app's cells are means over runs that differ only in seed.")
+           "data sets: compare numbers only within one. This app's cells are means over runs that differ only in seed; "
+           "where a model was trained with several recipes, the settings that differ follow its name in brackets.")
 st.download_button("Results (CSV, one row per cell)", results_csv(shown), file_name="equiv-results.csv", mime="text/csv",
                    icon=":material/download:", key="rp_results_csv")
 with st.expander("Sources of the published numbers"):

@@ -68,11 +68,12 @@ def background_store(monkeypatch):
 
 def finished_run(store: RunStore, model: str, n_train: int, seed: int, force: float, energy: float = 1.0,
                  data: str = "xtb:ethanol", level: str = "GFN2-xTB", group: str | None = None, epochs: int = 0,
-                 checkpoint: str | None = None):
+                 checkpoint: str | None = None, config: dict | None = None, zero: float | None = None):
     """A finished training record with these test errors (meV/Å, meV) and ``epochs`` logged epochs,
     written through the store's own API (what a worker writes, without training)."""
     run = store.create("sweep_member" if group else "train", {"model": model, "data": data, "n_train": n_train,
-                                                               "seed": seed}, molecule=data.split(":")[1],
+                                                               "seed": seed, **(config or {})},
+                       molecule=data.split(":")[1],
                        group_id=group)
     store.mark_running(run.id, dataset={"name": data, "level_of_theory": level})
     for e in range(1, epochs + 1):
@@ -80,5 +81,6 @@ def finished_run(store: RunStore, model: str, n_train: int, seed: int, force: fl
                                                                 "val_energy_mae_mev": energy * 2 / e,
                                                                 "train_force_mae_mev_per_a": force * 1.5 / e})
     return store.finish(run.id, test_metrics={"force_mae_mev_per_a": force, "energy_mae_mev": energy,
-                                              "n_test": 10, "epochs": epochs, "best_epoch": epochs},
+                                              "n_test": 10, "epochs": epochs, "best_epoch": epochs,
+                                              "force_mae_zero_mev_per_a": zero},
                         checkpoint_path=checkpoint)

@@ -277,9 +277,11 @@ def test_equiv_sweep_waits_and_reports_slopes(background_store, capsys):
     for curve in data["curves"]:
         assert [p["n_train"] for p in curve["points"]] == [5, 20] and isinstance(curve["slope"], float)
         assert curve["slope_stderr"] is None  # two points, one seed: no uncertainty to report
+        assert 100 < curve["zero_force_mae_mev_per_a"] < 5000  # mean |F| of the xTB test set
     assert main(["sweep", "--report", data["group_id"]]) == 0
     text = capsys.readouterr().out
     assert f"{data['group_id']}: 4 runs (4 finished)" in text and "log-log slope ± std. error" in text
+    assert "predicting zero forces on the xtb:ethanol test set: " in text
     assert main(["sweep", "--report", "no-such-group", "--json"]) == 2
     assert "no runs in the group" in json.loads(capsys.readouterr().out)["error"]
     assert main(["sweep", "--molecule", "ethanol", "--json"]) == 2

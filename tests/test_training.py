@@ -119,13 +119,18 @@ def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
     epochs = []
     result = train(cfg, TrainHooks(on_epoch=epochs.append), checkpoint_path=tmp_path / "best.pt")
     first, last = epochs[0].val["force_mae_mev_per_a"], result.best_val["force_mae_mev_per_a"]
-    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_DIR)
+    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_DIR, n_test=cfg.n_test)
     zero_predictor = 1000 * np.abs(splits.val.forces).mean()  # meV/Å
     assert last < 0.7 * first, (first, last)
     assert last < 0.7 * zero_predictor, (zero_predictor, last)
     assert result.stopped == "epochs" and result.epochs == 8 and result.steps == 8 * 8
-    assert set(result.test) == {"energy_mae_mev", "energy_rmse_mev", "force_mae_mev_per_a", "force_rmse_mev_per_a"}
+    assert set(result.test) == {"energy_mae_mev", "energy_rmse_mev", "force_mae_mev_per_a", "force_rmse_mev_per_a",
+                                "force_mae_zero_mev_per_a"}
     assert result.test["force_rmse_mev_per_a"] >= result.test["force_mae_mev_per_a"] > 0
+    # The zero-force line: mean |F| component over the test set (rMD17 ethanol: about 880 meV/Å).
+    assert result.test["force_mae_zero_mev_per_a"] == pytest.approx(1000 * np.abs(splits.test.forces).mean(), rel=1e-12)
+    assert 700 < result.test["force_mae_zero_mev_per_a"] < 1000
+    assert result.summary()["force_mae_zero_mev_per_a"] == result.test["force_mae_zero_mev_per_a"]
     assert result.dataset["level_of_theory"] == "PBE/def2-SVP" and result.dataset["units"]["forces"] == "eV/Å"
     assert result.dataset["split"]["n_test"] == 50
     # The normalisation is the training set's: force RMS and least-squares shifts that give its mean.

@@ -89,6 +89,24 @@ def test_learning_curves_group_seeds_by_model_and_data_set():
     legends = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
     assert any(name.startswith("mlp on xtb:ethanol: slope -0.10 ± ") for name in legends)
     assert any("one size: no slope yet" in name for name in legends)
+    assert not any(name.startswith("zero forces") for name in legends)  # runs recorded without the baseline
+
+
+def test_learning_curve_shows_the_zero_force_line_of_its_data_set():
+    store = RunStore()
+    for n, force in ((25, 870.0), (50, 869.0)):
+        finished_run(store, "mlp", n, 0, force=force, group="g", zero=878.66)
+        finished_run(store, "nequip-l1", n, 0, force=force / 4, group="g", zero=878.66)
+    curves = learning_curves(store.list_runs())
+    assert [c.zero_baseline for c in curves] == [pytest.approx(878.66)] * 2
+    fig = learning_curve_figure(curves).to_dict()
+    zero = [t for t in fig["data"] if t["name"].startswith("zero forces")]
+    assert len(zero) == 1 and zero[0]["name"] == "zero forces: 879 meV/Å (learned nothing)"
+    assert list(zero[0]["y"]) == [878.66, 878.66] and list(zero[0]["x"]) == [25, 50]
+    # Two data sets have two test sets: no single line is drawn.
+    finished_run(store, "mlp", 25, 0, force=99.0, data="rmd17:ethanol", level="PBE/def2-SVP", zero=900.0)
+    fig = learning_curve_figure(learning_curves(store.list_runs())).to_dict()
+    assert not any(t["name"].startswith("zero forces") for t in fig["data"])
 
 
 # -- progress --------------------------------------------------------------------------------------
@@ -178,6 +196,26 @@ def test_published_numbers_match_the_reference_notes():
     for name, e, f in pairs:
         cell = published(name.replace(" ", "_"), "NequIP (l=3)", "MD17", 1000)
         assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (float(e), float(f)), name
+
+
+def test_results_cells_average_only_runs_that_differ_in_seed():
+    store = RunStore()
+    for seed, force in enumerate((60.0, 64.0)):
+        finished_run(store, "gvp", 200, seed, force=force, config={"epochs": 40, "model_options": {"layers": 2}})
+    finished_run(store, "gvp", 200, 0, force=30.0, config={"epochs": 400, "model_options": {"layers": 2}},
+                 data="xtb:ethanol")
+    finished_run(store, "gvp", 200, 1, force=34.0, config={"epochs": 400, "model_options": {"layers": 2},
+                                                           "device": "cuda", "threads": 4})
+    finished_run(store, "mlp", 200, 0, force=500.0, config={"epochs": 40})
+    long = results_long(store.list_runs())
+    own = long[long["source"] == "this app"].set_index("recipe")
+    assert own.loc["epochs=40", "force MAE (meV/Å)"] == 62.0 and own.loc["epochs=40", "runs"] == 2
+    assert own.loc["epochs=400", "force MAE (meV/Å)"] == 32.0 and own.loc["epochs=400", "runs"] == 2
+    assert own.loc["", "model"] == "mlp"  # one recipe only: nothing to tell apart
+    columns = list(results_wide(long).columns)
+    assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
+    assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
+    assert "mlp · xTB MD (GFN2-xTB) · n=200 · this app" in columns
 
 
 def test_results_table_labels_every_cell_with_data_set_level_and_size():

@@ -59,6 +59,7 @@ def _curves_json(curves) -> list[dict]:
                     "run_ids": list(p.run_ids)} for p in c.points],
         "slope": None if c.fit is None else c.fit.slope,
         "slope_stderr": None if c.fit is None else c.fit.stderr,
+        "zero_force_mae_mev_per_a": c.zero_baseline,
     } for c in curves]
 
 
@@ -88,6 +89,9 @@ def report(group: str, as_json: bool, extra: dict | None = None) -> int:
     print()
     print(format_table([[c.model, c.dataset, c.n_runs, "-" if c.fit is None else c.fit.text()] for c in curves],
                        ["model", "data", "runs", "log-log slope ± std. error"]))
+    zeros = {c.dataset: c.zero_baseline for c in curves if c.zero_baseline is not None}
+    for dataset, zero in zeros.items():
+        print(f"predicting zero forces on the {dataset} test set: {zero:.1f} meV/Å")
     for key, value in (extra or {}).items():
         print(f"{key}: {value}")
     return 0

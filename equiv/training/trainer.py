@@ -126,7 +126,8 @@ class TrainResult:
     Attributes:
         config: the settings.
         test: test errors of the best weights (``energy_mae_mev``, ``energy_rmse_mev``,
-            ``force_mae_mev_per_a``, ``force_rmse_mev_per_a``); empty when cancelled.
+            ``force_mae_mev_per_a``, ``force_rmse_mev_per_a``) and the zero-force baseline
+            ``force_mae_zero_mev_per_a`` (the mean |F| component of the test set); empty when cancelled.
         best_val: validation errors of the best epoch; best_epoch: its number (``None`` if none).
         epochs, steps: epochs (the last may be partial) and optimizer steps run.
         stopped: why training ended (``"epochs"``, ``"time limit"``, ``"step limit"``,
@@ -170,6 +171,7 @@ class TrainResult:
         (what ``equiv train --json`` prints and a run record keeps as its test metrics)."""
         return {
             **{k: self.test.get(k) for k in METRIC_KEYS},
+            "force_mae_zero_mev_per_a": self.test.get("force_mae_zero_mev_per_a"),
             "model": self.config.model,
             "data": self.config.data,
             "n_train": self.config.n_train,
@@ -489,6 +491,8 @@ class Trainer:
             self._progress(1.0, "testing")
             test_frames = FrameTensors(splits.test, r_max if uses_graph else None, dtype, device)
             test, _ = self._evaluate(eval_model, test_frames.batches(c.eval_batch_size))
+            # What predicting zero forces would score on the same test set (the "learned nothing" line).
+            test["force_mae_zero_mev_per_a"] = 1000 * float(np.abs(splits.test.forces).mean())
             if self.checkpoint_path is not None and best_epoch is not None:
                 save_checkpoint(eval_model, self.checkpoint_path,
                                 self._checkpoint_metadata(splits, normalization, best_epoch, best_val, test))

@@ -111,6 +111,9 @@ class LearningCurve:
     metric: str
     points: list[CurvePoint] = field(default_factory=list)
     fit: SlopeFit | None = None
+    #: The test error of predicting zero forces (mean |F| component of the test set, meV/Å):
+    #: a curve at this line has learned nothing. ``None`` for runs recorded without it.
+    zero_baseline: float | None = None
 
     @property
     def label(self) -> str:
@@ -133,6 +136,7 @@ def learning_curves(runs: Iterable[Run], metric: str = "force_mae_mev_per_a") ->
     the models first appear. Runs without the metric are left out."""
     groups: dict[tuple[str, str], dict[int, list[tuple[float, int]]]] = {}
     levels: dict[tuple[str, str], str] = {}
+    baselines: dict[tuple[str, str], list[float]] = {}
     for run in sorted(runs, key=lambda r: r.id):
         if run.kind not in TRAINING_KINDS or run.status != "finished":
             continue
@@ -144,13 +148,18 @@ def learning_curves(runs: Iterable[Run], metric: str = "force_mae_mev_per_a") ->
         key = (str(run.model), dataset)
         groups.setdefault(key, {}).setdefault(n_train, []).append((value, run.id))
         levels.setdefault(key, str((run.dataset or {}).get("level_of_theory") or ""))
+        zero = _metric(run, "force_mae_zero_mev_per_a") if metric.startswith("force") else None
+        if zero is not None:
+            baselines.setdefault(key, []).append(zero)
     curves = []
     for (model, dataset), by_size in groups.items():
         points = [CurvePoint(n, tuple(v for v, _ in items), tuple(i for _, i in items))
                   for n, items in sorted(by_size.items())]
         ns = [p.n_train for p in points for _ in p.values]
         ys = [v for p in points for v in p.values]
-        curves.append(LearningCurve(model, dataset, levels[(model, dataset)], metric, points, fit_loglog(ns, ys)))
+        zeros = baselines.get((model, dataset))
+        curves.append(LearningCurve(model, dataset, levels[(model, dataset)], metric, points, fit_loglog(ns, ys),
+                                    float(np.mean(zeros)) if zeros else None))
     return curves
 
 

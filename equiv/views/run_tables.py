@@ -33,7 +33,7 @@ __all__ = ["dataset_label", "molecule_key", "molecule_title", "runs_frame", "run
 
 _RMD17_TO_KEY = {e.rmd17: key for key, e in LIBRARY.items() if e.rmd17}
 #: Columns of :func:`results_long` (the CSV export).
-RESULT_COLUMNS = ["molecule", "source", "model", "data set", "level of theory", "n_train", "energy MAE (meV)",
+RESULT_COLUMNS = ["molecule", "source", "model", "data set", "level of theory", "n_train", "recipe", "energy MAE (meV)",
                   "force MAE (meV/Å)", "energy MAE std (meV)", "force MAE std (meV/Å)", "runs", "run ids", "reference"]
 
 
@@ -133,8 +133,28 @@ def run_export(run: Run, epochs: Sequence[EpochRecord]) -> str:
     return json.dumps({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]}, indent=2, default=str)
 
 
-def column_label(model: str, dataset: str, level: str, n_train: int, source: str) -> str:
-    return f"{model} · {dataset} ({level}) · n={n_train} · {source}"
+def column_label(model: str, dataset: str, level: str, n_train: int, source: str, recipe: str = "") -> str:
+    """A results-table column header; ``recipe`` (set when one model has several recipes) follows
+    the model in brackets."""
+    name = f"{model} [{recipe}]" if recipe else model
+    return f"{name} · {dataset} ({level}) · n={n_train} · {source}"
+
+
+#: Run-config keys that do not change what a result measures: they are not part of its recipe.
+_NOT_RECIPE = frozenset({"seed", "device", "threads", "labels", "checkpoint", "data_dir", "eval_batch_size", "data",
+                         "model", "n_train"})
+
+
+def _recipe(run: Run) -> dict[str, object]:
+    """The settings a result depends on besides molecule, model, data set and training-set size
+    (the model options flattened in): runs averaged into one cell share all of them."""
+    recipe = {k: v for k, v in run.config.items() if k not in _NOT_RECIPE and k != "model_options"}
+    recipe.update({k: v for k, v in (run.config.get("model_options") or {}).items()})
+    return recipe
+
+
+def _recipe_text(recipe: dict[str, object], keys: Iterable[str]) -> str:
+    return ", ".join(f"{k}={recipe.get(k)}" for k in sorted(keys))
 
 
 def _published_rows(published: Iterable[PublishedResult]) -> list[dict]:
@@ -142,28 +162,47 @@ def _published_rows(published: Iterable[PublishedResult]) -> list[dict]:
         "molecule": p.molecule, "source": "published", "model": p.model, "data set": p.dataset,
         "level of theory": p.level_of_theory, "n_train": p.n_train, "energy MAE (meV)": p.energy_mae_mev,
         "force MAE (meV/Å)": p.force_mae_mev_per_a, "energy MAE std (meV)": None, "force MAE std (meV/Å)": None,
-        "runs": None, "run ids": "", "reference": p.source,
+        "runs": None, "run ids": "", "reference": p.source, "recipe": "",
     } for p in published]
 
 
 def _own_rows(runs: Iterable[Run]) -> list[dict]:
+    """This app's finished training runs, averaged over seeds: runs share a cell only when they share
+    molecule, model, data set, reference method, training-set size and recipe (:func:`_recipe`).
+    Where one (model, data set, size) has been run with several recipes, each cell's ``recipe``
+    names the settings that differ (``epochs=40, layers=2``)."""
     groups: dict[tuple, list[Run]] = {}
+    recipes: dict[str, dict[str, object]] = {}
     for r in runs:
         if r.kind not in TRAINING_KINDS or r.status != "finished":
             continue
         if _metric(r, "force_mae_mev_per_a") is None and _metric(r, "energy_mae_mev") is None:
             continue
+        recipe = _recipe(r)
+        fingerprint = json.dumps(recipe, sort_keys=True, default=str)
+        recipes[fingerprint] = recipe
         key = (molecule_key(r.molecule), str(r.model), dataset_label(r.config.get("data")), _level(r),
-               int(r.config.get("n_train") or 0))
+               int(r.config.get("n_train") or 0), fingerprint)
         groups.setdefault(key, []).append(r)
+    variants: dict[tuple, set[str]] = {}  # (model, data set, level, n_train) -> recipe fingerprints
+    for (_, model, dataset, level, n_train, fingerprint) in groups:
+        variants.setdefault((model, dataset, level, n_train), set()).add(fingerprint)
+    differing: dict[tuple, set[str]] = {}
+    for column, fingerprints in variants.items():
+        if len(fingerprints) > 1:
+            members = [recipes[f] for f in fingerprints]
+            keys = set().union(*members)
+            differing[column] = {k for k in keys if len({json.dumps(m.get(k), default=str) for m in members}) > 1}
     rows = []
-    for (molecule, model, dataset, level, n_train), members in groups.items():
+    for (molecule, model, dataset, level, n_train, fingerprint), members in groups.items():
         members.sort(key=lambda r: r.id)
         energies = pd.Series([_metric(r, "energy_mae_mev") for r in members], dtype=float)
         forces = pd.Series([_metric(r, "force_mae_mev_per_a") for r in members], dtype=float)
         rows.append({
             "molecule": molecule, "source": "this app", "model": model, "data set": dataset, "level of theory": level,
-            "n_train": n_train, "energy MAE (meV)": energies.mean(), "force MAE (meV/Å)": forces.mean(),
+            "n_train": n_train,
+            "recipe": _recipe_text(recipes[fingerprint], differing.get((model, dataset, level, n_train), ())),
+            "energy MAE (meV)": energies.mean(), "force MAE (meV/Å)": forces.mean(),
             "energy MAE std (meV)": energies.std() if len(members) > 1 else None,
             "force MAE std (meV/Å)": forces.std() if len(members) > 1 else None,
             "runs": len(members), "run ids": ",".join(str(r.id) for r in members),
@@ -175,8 +214,8 @@ def _own_rows(runs: Iterable[Run]) -> list[dict]:
 
 def results_long(runs: Iterable[Run], published: Iterable[PublishedResult] = PUBLISHED) -> pd.DataFrame:
     """Every cell of the results table as a row (see the module docstring): published numbers and
-    this app's finished training runs, the latter averaged over runs that share molecule, model,
-    data set and training-set size (seeds)."""
+    this app's finished training runs, the latter averaged over runs that differ only in seed
+    (and device)."""
     frame = pd.DataFrame(_published_rows(published) + _own_rows(runs), columns=RESULT_COLUMNS)
     order = {key: i for i, key in enumerate(LIBRARY)}
     frame["_m"] = frame["molecule"].map(lambda m: order.get(m, len(order)))
@@ -199,7 +238,8 @@ def results_wide(long: pd.DataFrame) -> pd.DataFrame:
     table: dict[str, dict[str, str]] = {}
     keys: dict[str, tuple] = {}
     for _, row in long.iterrows():
-        label = column_label(row["model"], row["data set"], row["level of theory"], int(row["n_train"]), row["source"])
+        label = column_label(row["model"], row["data set"], row["level of theory"], int(row["n_train"]), row["source"],
+                             row["recipe"] or "")
         keys[label] = _column_order(row)
         table.setdefault(molecule_title(row["molecule"]), {})[label] = cell(row)
     columns = sorted(keys, key=keys.__getitem__)
@@ -217,7 +257,7 @@ def _column_order(row) -> tuple:
     (rMD17 with 1,000, then 50 structures, then the original MD17)."""
     if row["source"] == "published":
         return (1, row["data set"] != "rMD17", -int(row["n_train"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
-    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), "")
+    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), row["recipe"] or "")
 
 
 def _fmt(value) -> str:

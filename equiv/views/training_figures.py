@@ -102,7 +102,8 @@ def overlay_figure(series: Sequence[tuple[str, str, Sequence[EpochRecord]]], tit
 def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = None) -> go.Figure:
     """Test force MAE against training-set size on log-log axes: every run as a faint dot, the
     mean over seeds with bars from the lowest to the highest seed, and the fitted power law
-    (slope ± standard error in the legend)."""
+    (slope ± standard error in the legend). With one data set, a grey dotted line marks the error of
+    predicting zero forces on its test set: a curve on that line has learned nothing."""
     fig = go.Figure()
     for i, curve in enumerate(curves):
         color = model_color(curve.model, i)
@@ -130,6 +131,13 @@ def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = N
                                      hoverinfo="skip"))
     xs = [x for c in curves for p in c.points for x in (p.n_train,)]
     ys = [v for c in curves for p in c.points for v in p.values]
+    zeros = [c.zero_baseline for c in curves if c.zero_baseline is not None]
+    if zeros and xs and len({c.dataset for c in curves}) == 1:
+        zero = float(np.mean(zeros))
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[zero, zero], mode="lines",
+                                 name=f"zero forces: {zero:.0f} meV/Å (learned nothing)",
+                                 line={"color": "#9aa0a6", "dash": "dot", "width": 1.5}, hoverinfo="skip"))
+        ys.append(zero)
     fig.update_xaxes(**log_axis(xs), title_text="training-set size (structures)")
     fig.update_yaxes(**log_axis(ys), title_text="test force MAE (meV/Å)")
     fig.update_layout(title=title, height=440, margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
