@@ -281,9 +281,9 @@ def live_view() -> None:
         return
     epochs = store.epochs(run.id)
     progress = run_progress(run, epochs)
-    st.subheader(escape_markdown(status_line(run)), anchor=False)
+    ahead = store.queue_position(run.id) if run.status == "queued" else None
+    st.subheader(escape_markdown(status_line(run, ahead)), anchor=False)
     if run.status == "queued":
-        ahead = store.queue_position(run.id)
         st.info(f"Waiting for the {run.device} queue ({ahead} run(s) ahead).", icon=":material/schedule:")
     if run.active:
         bar, cancel = st.columns([5, 1])

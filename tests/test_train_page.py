@@ -127,6 +127,20 @@ def test_launch_a_tiny_run_that_trains_in_a_worker_process(background_store):
     assert ("Open run 1 in the rotation lab", "run=1") in page_links(at)
 
 
+def test_a_watched_queued_run_says_its_place_in_the_queue(background_store):
+    store = background_store
+    config = {"model": "gvp", "data": "xtb:ethanol", "n_train": 10}
+    busy = store.create("train", config, device="cpu", owner_pid=os.getpid())  # holds the cpu queue
+    first, second = (store.create("train", {**config, "seed": s}, device="cpu") for s in (1, 2))
+    at = open_page(PAGE, {"run": str(second.id)})
+    assert not at.exception, at.exception
+    heading = [h for h in shown(at, "subheader") if h.startswith(f"run {second.id} ")]
+    assert heading == [f"run {second.id} · gvp on xtb:ethanol · 10 train · queued on cpu (1 ahead in the queue)"]
+    assert "Waiting for the cpu queue (1 run(s) ahead)." in shown(at, "info")
+    assert store.get(first.id).status == "queued"
+    store.fail(busy.id, "test over")
+
+
 def test_cancel_stops_a_running_run_and_keeps_its_checkpoint(background_store):
     store = background_store
     tiny_xtb(frames=40)
