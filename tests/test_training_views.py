@@ -207,11 +207,13 @@ def test_results_cells_average_only_runs_that_differ_in_seed():
     finished_run(store, "gvp", 200, 1, force=34.0, config={"epochs": 400, "model_options": {"layers": 2},
                                                            "device": "cuda", "threads": 4})
     finished_run(store, "mlp", 200, 0, force=500.0, config={"epochs": 40})
+    # Recorded before lr_schedule existed: the default it ran with, the same recipe.
+    finished_run(store, "mlp", 200, 1, force=520.0, config={"epochs": 40, "lr_schedule": "plateau"})
     long = results_long(store.list_runs())
     own = long[long["source"] == "this app"].set_index("recipe")
     assert own.loc["epochs=40", "force MAE (meV/Å)"] == 62.0 and own.loc["epochs=40", "runs"] == 2
     assert own.loc["epochs=400", "force MAE (meV/Å)"] == 32.0 and own.loc["epochs=400", "runs"] == 2
-    assert own.loc["", "model"] == "mlp"  # one recipe only: nothing to tell apart
+    assert own.loc["", "model"] == "mlp" and own.loc["", "runs"] == 2  # one recipe only: nothing to tell apart
     columns = list(results_wide(long).columns)
     assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
     assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 · this app" in columns

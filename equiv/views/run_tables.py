@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -24,7 +25,7 @@ import pandas as pd
 
 from equiv.molecules import LIBRARY
 from equiv.runs import EpochRecord, Run
-from equiv.training import TRAINING_KINDS
+from equiv.training import TRAINING_KINDS, TrainConfig
 from equiv.training.published import PUBLISHED, PublishedResult
 from equiv.views.run_progress import format_duration
 
@@ -145,10 +146,15 @@ _NOT_RECIPE = frozenset({"seed", "device", "threads", "labels", "checkpoint", "d
                          "model", "n_train"})
 
 
+#: Training settings at their defaults: a run recorded before a setting existed used its default.
+_DEFAULT_SETTINGS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
 def _recipe(run: Run) -> dict[str, object]:
     """The settings a result depends on besides molecule, model, data set and training-set size
     (the model options flattened in): runs averaged into one cell share all of them."""
-    recipe = {k: v for k, v in run.config.items() if k not in _NOT_RECIPE and k != "model_options"}
+    settings = {**_DEFAULT_SETTINGS, **run.config}
+    recipe = {k: v for k, v in settings.items() if k not in _NOT_RECIPE and k != "model_options"}
     recipe.update({k: v for k, v in (run.config.get("model_options") or {}).items()})
     return recipe
 
