@@ -183,5 +183,6 @@ def test_a_sweep_from_the_page_fills_in_its_learning_curves(background_store):
     fig = figure(at, "tl_sweep_figure")
     assert fig["layout"]["xaxis"]["type"] == "log"
     legends = [t["name"] for t in fig["data"] if t.get("showlegend", True)]
-    assert [name.split(":")[0] for name in legends] == ["mlp", "nequip-l0"]
-    assert all("slope" in name for name in legends)
+    assert [name.split(":")[0] for name in legends] == ["mlp", "nequip-l0", "zero forces"]
+    assert all("slope" in name for name in legends[:2])
+    assert legends[2].endswith("meV/Å (learned nothing)")  # the test set's zero-force error, recorded by the runs
