@@ -25,7 +25,7 @@ import torch
 
 from equiv.molecules import Molecule
 
-__all__ = ["AtomsBatch", "radius_graph", "sum_per_graph", "edge_vectors"]
+__all__ = ["AtomsBatch", "radius_graph", "scatter_sum", "sum_per_graph", "edge_vectors"]
 
 
 def radius_graph(positions: torch.Tensor, graph_index: torch.Tensor, r_max: float) -> torch.Tensor:
@@ -47,10 +47,18 @@ def edge_vectors(positions: torch.Tensor, edge_index: torch.Tensor) -> torch.Ten
     return positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0])
 
 
+def scatter_sum(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """``out[k] = Σ_{i: index[i] = k} values[i]``: values ``[n, ...]``, index ``[n]`` → ``[size, ...]``.
+
+    Used for neighbour sums (index = receiving atom of each edge) and per-graph sums.
+    """
+    out = torch.zeros((size, *values.shape[1:]), dtype=values.dtype, device=values.device)
+    return out.index_add_(0, index, values)
+
+
 def sum_per_graph(values: torch.Tensor, graph_index: torch.Tensor, n_graphs: int) -> torch.Tensor:
     """Sum per-atom values ``[n_atoms, ...]`` into per-graph values ``[n_graphs, ...]``."""
-    out = torch.zeros((n_graphs, *values.shape[1:]), dtype=values.dtype, device=values.device)
-    return out.index_add_(0, graph_index, values)
+    return scatter_sum(values, graph_index, n_graphs)
 
 
 @dataclass(frozen=True)
@@ -93,8 +101,9 @@ class AtomsBatch:
         pos = [torch.tensor(np.asarray(p), dtype=dtype) for p in positions]
         counts = torch.tensor([len(n) for n in nums])
         graph_index = torch.repeat_interleave(torch.arange(len(nums)), counts)
-        e = None if energy is None else torch.as_tensor(np.asarray(energy), dtype=dtype).reshape(len(nums)).to(device)
-        f = None if forces is None else torch.cat([torch.as_tensor(np.asarray(x), dtype=dtype) for x in forces]).to(device)
+        # torch.tensor copies: the batch never shares memory with the caller's (possibly read-only) arrays.
+        e = None if energy is None else torch.tensor(np.asarray(energy), dtype=dtype).reshape(len(nums)).to(device)
+        f = None if forces is None else torch.cat([torch.tensor(np.asarray(x), dtype=dtype) for x in forces]).to(device)
         return cls(
             numbers=torch.cat(nums).to(device),
             positions=torch.cat(pos).to(device),

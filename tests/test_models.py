@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from equiv.data.rmd17 import load_rmd17, rmd17_split_path
 from equiv.errors import EquivError
 from equiv.graphs import AtomsBatch
 from equiv.models import (
@@ -109,19 +110,13 @@ def test_mlp_is_not_equivariant_untrained(aspirin):
     assert rep["forces"]["permutation"] > 1e-2
 
 
-def _rmd17(molecule, n, rmd17_dir):
-    path = rmd17_dir / f"rmd17_{molecule}_train_01.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    d = np.load(path)
-    kcal = 0.0433641043
-    return d["nuclear_charges"], d["coords"][:n], d["energies"][:n] * kcal, d["forces"][:n] * kcal
-
-
 def test_mlp_with_rotation_augmentation_still_not_equivariant():
     from tests.conftest import RMD17_DIR
 
-    z, pos, e, f = _rmd17("ethanol", 64, RMD17_DIR)
+    if not rmd17_split_path("ethanol", "train", 1, RMD17_DIR).is_file():
+        pytest.skip(f"rMD17 ethanol not available in {RMD17_DIR}")
+    data = load_rmd17("ethanol", "train", 1, RMD17_DIR)  # eV, eV/Å
+    z, pos, e, f = data.numbers, data.positions[:64], data.energies[:64], data.forces[:64]
     torch.manual_seed(0)
     model = build_model("mlp", dtype=torch.float64, numbers=z, augment_rotations=True, hidden=(64, 64))
     batch = AtomsBatch.from_arrays([z] * len(pos), list(pos), energy=e - e.mean(), forces=list(f))

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import torch
 from e3nn import o3
@@ -120,8 +121,7 @@ class _PerTypeMap(nn.Module):
 
     def _setup(self, lay_in: ChannelLayout, lay_out: ChannelLayout, S: int = 1) -> None:
         self.C, self.S = lay_in.C, S
-        self.D_out = lay_out.D
-        self.plan: list[tuple[int, int, int, int, int, int] | None] = []  # per output type
+        self.plan: list[tuple[int, int, int, int, int, int]] = []  # per output type: (start, k, d, j, offset, size)
         offset = 0
         for ir in lay_out.types:
             j = len(lay_out.groups[ir])
@@ -140,10 +140,21 @@ class _PerTypeMap(nn.Module):
             torch.zeros(self.weight_entries, dtype=torch.float64),
         )
 
-    def _entry(self, t: int) -> tuple[int, int, int, int]:
-        """``(offset, k, j, d)`` of output type t's weight block inside the tables."""
-        start, k, d, j, offset, _ = self.plan[t]
-        return offset, k, j, d
+    def _group_pairs(
+        self, lay_in: ChannelLayout, lay_out: ChannelLayout, i_in: int, i_out: int
+    ) -> Iterator[tuple[int, int, int, int, int, int]]:
+        """For a path from input block ``i_in`` to output block ``i_out`` (same irrep type):
+        ``(offset, j, gi, q, go, qo)`` for every pair of their channel groups — the offset and
+        group count j of the type's weight block in the tables, input group gi (channel group q
+        of block i_in) and output group go (channel group qo of block i_out)."""
+        ir = lay_in.irreps[i_in].ir
+        _, _, _, j, offset, _ = self.plan[lay_out.types.index(ir)]
+        for gi, (b, q) in enumerate(lay_in.groups[ir]):
+            if b != i_in:
+                continue
+            for go, (bo, qo) in enumerate(lay_out.groups[ir]):
+                if bo == i_out:
+                    yield offset, j, gi, q, go, qo
 
     def _register_weights(self, widx: torch.Tensor, wscale: torch.Tensor, numel: int) -> None:
         widx = torch.where(widx < 0, torch.full_like(widx, numel), widx)
@@ -187,20 +198,12 @@ class ChannelMajorLinear(_PerTypeMap):
         offset = 0
         for ins in linear.instructions:
             mul_in, mul_out = ins.path_shape
-            ir = lay_in.irreps[ins.i_in].ir
-            t = lay_out.types.index(ir)
-            base, k, j, _ = self._entry(t)
-            for gi, (b, q) in enumerate(lay_in.groups[ir]):
-                if b != ins.i_in:
-                    continue
-                for go, (bo, qo) in enumerate(lay_out.groups[ir]):
-                    if bo != ins.i_out:
-                        continue
-                    rows = (gi * C + ar)[:, None]  # row of W_t
-                    cols = (go * C + ar)[None, :]  # column of W_t
-                    pos = base + rows * (j * C) + cols
-                    widx[pos] = offset + (q * C + ar)[:, None] * mul_out + (qo * C + ar)[None, :]
-                    wscale[pos] = ins.path_weight
+            for base, j, gi, q, go, qo in self._group_pairs(lay_in, lay_out, ins.i_in, ins.i_out):
+                rows = (gi * C + ar)[:, None]  # row of W_t
+                cols = (go * C + ar)[None, :]  # column of W_t
+                pos = base + rows * (j * C) + cols
+                widx[pos] = offset + (q * C + ar)[:, None] * mul_out + (qo * C + ar)[None, :]
+                wscale[pos] = ins.path_weight
             offset += mul_in * mul_out
         self._register_weights(widx, wscale, linear.weight_numel)
 
@@ -232,20 +235,13 @@ class ChannelMajorSpeciesLinear(_PerTypeMap):
                 raise ValueError("expected uvw instructions")
             mul_in, _, mul_out = ins.path_shape
             ir = lay_in.irreps[ins.i_in1].ir
-            t = lay_out.types.index(ir)
-            base, k, j, _ = self._entry(t)
             alpha = ins.path_weight / math.sqrt(ir.dim)  # e3nn's code for a scalar 2nd input divides by √(2l+1)
-            for gi, (b, q) in enumerate(lay_in.groups[ir]):
-                if b != ins.i_in1:
-                    continue
-                for go, (bo, qo) in enumerate(lay_out.groups[ir]):
-                    if bo != ins.i_out:
-                        continue
-                    rows = (gi * C + ar)[:, None, None]
-                    cols = (s_ar[None, :, None] * j + go) * C + ar[None, None, :]  # (s, group, channel)
-                    pos = base + rows * (S * j * C) + cols
-                    widx[pos] = offset + ((q * C + ar)[:, None, None] * S + s_ar[None, :, None]) * mul_out + (qo * C + ar)[None, None, :]
-                    wscale[pos] = alpha
+            for base, j, gi, q, go, qo in self._group_pairs(lay_in, lay_out, ins.i_in1, ins.i_out):
+                rows = (gi * C + ar)[:, None, None]
+                cols = (s_ar[None, :, None] * j + go) * C + ar[None, None, :]  # (s, group, channel)
+                pos = base + rows * (S * j * C) + cols
+                widx[pos] = offset + ((q * C + ar)[:, None, None] * S + s_ar[None, :, None]) * mul_out + (qo * C + ar)[None, None, :]
+                wscale[pos] = alpha
             offset += mul_in * S * mul_out
         self._register_weights(widx, wscale, fctp.weight_numel)
 
@@ -305,14 +301,11 @@ class ChannelMajorGate(nn.Module):
     def __init__(self, gate, lay_in: ChannelLayout, lay_out: ChannelLayout):
         super().__init__()
         C = lay_in.C
-        self.C = C
         # Where the gate's cut puts each input position: probe it with the positions themselves.
         probe = torch.arange(gate.irreps_in.dim, dtype=torch.float64)[None, :]
         scalars, gates, gated = (t[0].round().long() for t in gate.sc(probe))
-        position_to_column = {}
-        for k, (b, q, m, ir) in enumerate(lay_in.columns):
-            start = lay_in.irreps.slices()[b].start
-            position_to_column[start + (q * C) * ir.dim + m] = k
+        # e3nn position of each column's first channel → column (the layout's own index map).
+        position_to_column = {p: k for k, p in enumerate(lay_in.index[::C].tolist())}
 
         def columns(values: torch.Tensor, irreps: o3.Irreps) -> list[int]:
             cols = []

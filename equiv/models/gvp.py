@@ -32,9 +32,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from equiv.graphs import AtomsBatch, edge_vectors
+from equiv.graphs import AtomsBatch, edge_vectors, scatter_sum
 from equiv.models.base import EnergyModel, ModelConfig
-from equiv.models.radial import PolynomialCutoff, RadialEmbedding
+from equiv.models.radial import RadialEmbedding
 
 __all__ = ["GVP", "GVPLayerNorm", "GVPConvLayer", "GVPConfig", "GVPModel", "vector_norm"]
 
@@ -161,8 +161,8 @@ class GVPConvLayer(nn.Module):
             ms, mV = gvp(ms, mV)
         ms = ms * envelope[:, None]
         mV = mV * envelope[:, None, None]
-        agg_s = torch.zeros_like(s).index_add_(0, i, ms) * self.inv_sqrt_neighbors  # [n_atoms, ns]
-        agg_V = torch.zeros_like(V).index_add_(0, i, mV) * self.inv_sqrt_neighbors  # [n_atoms, nv, 3]
+        agg_s = scatter_sum(ms, i, s.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, ns]
+        agg_V = scatter_sum(mV, i, V.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, nv, 3]
         s, V = self.norm[0](s + agg_s, V + agg_V)
         fs, fV = s, V
         for gvp in self.feedforward:
@@ -208,7 +208,6 @@ class GVPModel(EnergyModel):
         ns, nv = config.scalar_channels, config.vector_channels
         self.embed = GVP((self.n_species, 0), (ns, nv), activations=(None, None), vector_gate=config.vector_gate)
         self.radial = RadialEmbedding(config.r_max, config.n_basis, config.cutoff_p, trainable=False)
-        self.cutoff = PolynomialCutoff(config.r_max, config.cutoff_p)
         self.layers = nn.ModuleList(
             [GVPConvLayer((ns, nv), (config.n_basis, 1), config.avg_num_neighbors, config.vector_gate) for _ in range(config.n_layers)]
         )
@@ -220,9 +219,9 @@ class GVPModel(EnergyModel):
         edge_index = batch.radius_graph(cfg.r_max)  # [2, n_edges]
         vec = edge_vectors(positions, edge_index)  # [n_edges, 3]
         r = vector_norm(vec, eps=1e-12)  # [n_edges]
-        edge_s = self.radial(r)  # [n_edges, n_basis]
+        envelope = self.radial.cutoff(r)  # [n_edges]
+        edge_s = self.radial.basis(r) * envelope[:, None]  # [n_edges, n_basis]: self.radial(r), envelope computed once
         edge_V = (vec / r[:, None])[:, None, :]  # [n_edges, 1, 3]
-        envelope = self.cutoff(r)  # [n_edges]
         one_hot = F.one_hot(species, self.n_species).to(positions.dtype)  # [n_atoms, n_species]
         s, V = self.embed(one_hot, positions.new_zeros(positions.shape[0], 0, 3))
         for layer in self.layers:

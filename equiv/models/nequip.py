@@ -36,7 +36,7 @@ from e3nn import o3
 from torch import nn
 from torch.nn import functional as F
 
-from equiv.graphs import AtomsBatch, edge_vectors
+from equiv.graphs import AtomsBatch, edge_vectors, scatter_sum
 from equiv.models.base import EnergyModel, ModelConfig
 from equiv.models.channel_major import (
     ChannelLayout,
@@ -129,8 +129,7 @@ class Interaction(nn.Module):
         x = self.linear_1(h)  # [n_atoms, dim_in]
         weights = self.radial_mlp(edge_radial)  # [n_edges, weight_numel]
         messages = self.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, dim_mid]
-        agg = torch.zeros(h.shape[0], messages.shape[1], dtype=h.dtype, device=h.device)
-        agg = agg.index_add_(0, i, messages) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
+        agg = scatter_sum(messages, i, h.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
         out = self.linear_2(agg) + self.self_connection(h, one_hot)  # [n_atoms, dim_conv_out]
         out = self.gate(out)  # [n_atoms, dim_out]
         return h + out if self.resnet else out
@@ -149,8 +148,7 @@ class Interaction(nn.Module):
         x = fast.linear_1(h, self.linear_1.weight)  # [n_atoms, D_in, C]
         weights = self.radial_mlp(edge_radial)  # [n_edges, n_paths·C]
         messages = fast.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, D_mid, C]
-        agg = torch.zeros(h.shape[0], *messages.shape[1:], dtype=h.dtype, device=h.device)
-        agg = agg.index_add_(0, i, messages) * self.inv_sqrt_neighbors  # [n_atoms, D_mid, C]
+        agg = scatter_sum(messages, i, h.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, D_mid, C]
         out = fast.linear_2(agg, self.linear_2.weight) + fast.self_connection(h, self.self_connection.weight, one_hot)
         out = fast.gate(out)  # [n_atoms, D_out, C]
         return h + out if self.resnet else out
