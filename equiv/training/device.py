@@ -146,7 +146,7 @@ def training_numerics(device: torch.device, threads: int | None = None) -> Itera
 
 
 def device_name(device: torch.device) -> str:
-    """``cpu (N threads)`` or the GPU's name (``NVIDIA H200``)."""
+    """``cpu`` or the GPU's name (``NVIDIA H200``)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return "cpu"

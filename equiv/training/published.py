@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PublishedResult", "PUBLISHED", "published", "CITATIONS", "DATASET_LEVELS"]
+__all__ = ["PublishedResult", "PUBLISHED", "published", "DATASET_LEVELS"]
 
 MACE_PAPER = ("I. Batatia, D. P. Kovács, G. N. C. Simm, C. Ortner, G. Csányi, MACE: Higher Order Equivariant "
               "Message Passing Neural Networks for Fast and Accurate Force Fields, NeurIPS 2022, arXiv:2206.07697 "
               "(rMD17 table; Allegro and NequIP columns as tabulated there)")
 NEQUIP_PAPER = ("S. Batzner et al., E(3)-equivariant graph neural networks for data-efficient and accurate "
                 "interatomic potentials, Nat. Commun. 13, 2453 (2022), arXiv:2101.03164 (MD17 table)")
-CITATIONS = {"mace": MACE_PAPER, "nequip": NEQUIP_PAPER}
 #: Data set → its reference method.
 DATASET_LEVELS = {"rMD17": "PBE/def2-SVP", "MD17": "PBE+vdW-TS"}
 

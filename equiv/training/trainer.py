@@ -278,7 +278,7 @@ class Trainer:
         preset = PRESETS[c.model]
         config_class = ARCHITECTURES[preset.kind].config_class
         options = _model_options(c)
-        if "avg_num_neighbors" in {f for f in config_class.__dataclass_fields__} and "avg_num_neighbors" not in options:
+        if "avg_num_neighbors" in config_class.__dataclass_fields__ and "avg_num_neighbors" not in options:
             options["avg_num_neighbors"] = max(1.0, round(train.mean_neighbors(), 4))
         model = build_model(c.model, dtype=dtype, seed=c.seed, numbers=splits.train.numbers, **options)
         counts = species_counts(splits.train.numbers, model.species)  # [n_species]
@@ -325,12 +325,12 @@ class Trainer:
             parts.append(steps / c.max_steps)
         return min(1.0, max(parts))
 
-    def _checkpoint_metadata(self, splits: Splits, normalization: dict, epoch: int | None,
+    def _checkpoint_metadata(self, dataset: dict[str, Any], normalization: dict, epoch: int | None,
                              val: dict | None, test: dict | None) -> dict[str, Any]:
         return {
             "trained_by": "equiv.training",
             "config": self.config.to_dict(),
-            "dataset": splits.describe(),
+            "dataset": dataset,
             "normalization": normalization,
             "epoch": epoch,
             "val_metrics": val,
@@ -345,13 +345,14 @@ class Trainer:
         reset_peak_memory(device)
         self._progress(0.0, "loading data")
         splits = self._load()
+        dataset = splits.describe()  # the same for the hook, every checkpoint and the result
         if self.hooks.on_data is not None:
-            self.hooks.on_data(splits.describe())
-        uses_graph = PRESETS[c.model].kind != "mlp"
+            self.hooks.on_data(dataset)
         preset_fields = {**PRESETS[c.model].overrides, **_model_options(c)}
         r_max = float(preset_fields.get("r_max", ARCHITECTURES[PRESETS[c.model].kind].config_class.r_max))
-        train_frames = FrameTensors(splits.train, r_max if uses_graph else None, dtype, device)
-        val_batches = FrameTensors(splits.val, r_max if uses_graph else None, dtype, device).batches(c.eval_batch_size)
+        graph_r_max = r_max if PRESETS[c.model].kind != "mlp" else None  # the MLP has no graph
+        train_frames = FrameTensors(splits.train, graph_r_max, dtype, device)
+        val_batches = FrameTensors(splits.val, graph_r_max, dtype, device).batches(c.eval_batch_size)
 
         self._progress(0.0, "building the model")
         model, normalization = self._build(splits, train_frames, dtype, device)
@@ -453,7 +454,7 @@ class Trainer:
                 epochs_since_best = 0
                 if self.checkpoint_path is not None:
                     save_checkpoint(eval_model, self.checkpoint_path,
-                                    self._checkpoint_metadata(splits, normalization, epoch, val, None))
+                                    self._checkpoint_metadata(dataset, normalization, epoch, val, None))
                     if self.hooks.on_checkpoint is not None:
                         self.hooks.on_checkpoint(self.checkpoint_path)
             else:
@@ -489,13 +490,13 @@ class Trainer:
             eval_model.load_state_dict(best_state)
         if not cancelled:
             self._progress(1.0, "testing")
-            test_frames = FrameTensors(splits.test, r_max if uses_graph else None, dtype, device)
+            test_frames = FrameTensors(splits.test, graph_r_max, dtype, device)
             test, _ = self._evaluate(eval_model, test_frames.batches(c.eval_batch_size))
             # What predicting zero forces would score on the same test set (the "learned nothing" line).
             test["force_mae_zero_mev_per_a"] = 1000 * float(np.abs(splits.test.forces).mean())
             if self.checkpoint_path is not None and best_epoch is not None:
                 save_checkpoint(eval_model, self.checkpoint_path,
-                                self._checkpoint_metadata(splits, normalization, best_epoch, best_val, test))
+                                self._checkpoint_metadata(dataset, normalization, best_epoch, best_val, test))
         return TrainResult(
             config=c, test=test, best_val=best_val, best_epoch=best_epoch, epochs=epoch, steps=steps,
             stopped=stopped, cancelled=cancelled, seconds=time.perf_counter() - t0, train_seconds=train_seconds,
@@ -503,7 +504,7 @@ class Trainer:
             device=device.type, device_name=device_name(device), threads=threads,
             peak_memory_mib=peak_memory_mib(device),
             checkpoint=self.checkpoint_path if (self.checkpoint_path is not None and best_epoch is not None) else None,
-            dataset=splits.describe(), normalization=normalization, n_parameters=n_parameters,
+            dataset=dataset, normalization=normalization, n_parameters=n_parameters,
             model_config=model.config.to_dict(), history=history,
         )
 
