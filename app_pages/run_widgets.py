@@ -15,7 +15,7 @@ ROTATE_PAGE = "app_pages/rotate.py"
 RUNS_PAGE = "app_pages/runs.py"
 
 
-def rotation_link(run: Run, key: str) -> None:
+def rotation_link(run: Run) -> None:
     """"Open in the rotation lab" for a finished training run with a checkpoint file."""
     if run.kind == "generate" or run.status != "finished" or not run.checkpoint_path:
         return
@@ -23,7 +23,7 @@ def rotation_link(run: Run, key: str) -> None:
                  query_params={"run": str(run.id)})
 
 
-def run_outcome(run: Run, key: str) -> None:
+def run_outcome(run: Run) -> None:
     """The end of a run: test errors with what they were measured on, the reason it failed, or
     the checkpoint a cancelled run kept."""
     if run.status == "finished" and run.kind != "generate":
@@ -36,7 +36,7 @@ def run_outcome(run: Run, key: str) -> None:
             f"structures of {escape_markdown(dataset_label(run.config.get('data')))} ({escape_markdown(level)}), "
             f"{run.config.get('n_train')} training structures, best epoch {m.get('best_epoch')} of {m.get('epochs')} "
             f"({escape_markdown(str(m.get('stopped', '')))}).", icon=":material/check_circle:")
-        rotation_link(run, key)
+        rotation_link(run)
     elif run.status == "finished":
         m = run.test_metrics or {}
         st.success(f"Run {run.id} finished: {m.get('n_frames', '?')} frames written to "

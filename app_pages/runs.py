@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.run_widgets import learning_curve_section, run_outcome
-from equiv.runs import ACTIVE_STATUSES, STATUSES, RunStore
+from equiv.runs import STATUSES, RunStore
 from equiv.training import TRAINING_KINDS
 from equiv.views.run_tables import (
     epochs_frame,
@@ -57,9 +57,10 @@ any_active = any(r.active for r in all_runs)
 
 @st.fragment(run_every=POLL_S if any_active else None)
 def run_table() -> None:
-    if bool(store.list_runs(status=ACTIVE_STATUSES, limit=1)) != any_active:
+    current = store.list_runs()  # one read of the store per poll
+    if any(r.active for r in current) != any_active:
         st.rerun()  # polling starts or stops with the page
-    runs = [r for r in store.list_runs() if keep(r)]
+    runs = [r for r in current if keep(r)]
     if not runs:
         st.info("No runs match." if all_runs else "No runs yet: the training lab launches them.")
         return
@@ -89,15 +90,19 @@ run_table()
 st.subheader("One run", anchor=False)
 runs_here = [r for r in all_runs if keep(r)]
 if runs_here:
-    ids = [r.id for r in runs_here]
+    here_by_id = {r.id: r for r in runs_here}
+    ids = list(here_by_id)
     wanted = st.query_params.get("run", "")
     default = ids.index(int(wanted)) if wanted.isdigit() and int(wanted) in ids else 0
-    run_id = st.selectbox("Run", ids, index=default, key="rp_run",
-                          format_func=lambda i: next(f"run {r.id}: {r.model or r.kind} on {r.config.get('data', r.molecule)}"
-                                                     f" ({r.status})" for r in runs_here if r.id == i))
-    run = store.get(run_id)
+
+    def run_choice(i: int) -> str:
+        r = here_by_id[i]
+        return f"run {r.id}: {r.model or r.kind} on {r.config.get('data', r.molecule)} ({r.status})"
+
+    run_id = st.selectbox("Run", ids, index=default, key="rp_run", format_func=run_choice)
+    run = here_by_id[run_id]  # read with all_runs in this script run
     epochs = store.epochs(run.id)
-    run_outcome(run, key="rp_outcome")
+    run_outcome(run)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Metrics (JSON)", run_export(run, epochs), file_name=f"run-{run.id}.json",
                        mime="application/json", icon=":material/download:", key="rp_json")

@@ -37,10 +37,17 @@ from equiv.jobs.requests import (
 from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.runs import ACTIVE_STATUSES, RunStore
-from equiv.training import cuda_unavailable_reason
+from equiv.training import DEVICES, cuda_unavailable_reason
 from equiv.views.run_progress import format_duration, run_progress, status_line
 from equiv.views.text import escape_markdown
-from equiv.views.train_settings import FORM_DEFAULTS, SWEEP_DEFAULTS, form_query, form_request, parse_form_query
+from equiv.views.train_settings import (
+    FORM_BOUNDS,
+    FORM_DEFAULTS,
+    SWEEP_DEFAULTS,
+    form_query,
+    form_request,
+    parse_form_query,
+)
 from equiv.views.training_figures import curves_figure
 
 POLL_S = 1.5
@@ -90,10 +97,10 @@ def data_inputs(prefix: str) -> None:
 
 def budget_inputs(prefix: str) -> None:
     b1, b2 = st.columns(2)
-    b1.number_input("Epochs (0: no limit)", min_value=0, max_value=100_000, step=5, key=f"{prefix}_epochs")
+    b1.number_input("Epochs (0: no limit)", min_value=0, max_value=FORM_BOUNDS["epochs"][1], step=5, key=f"{prefix}_epochs")
     b2.number_input("Time limit, s (0: none)", min_value=0.0, step=30.0, format="%.0f", key=f"{prefix}_seconds")
     d1, d2 = st.columns(2)
-    d1.selectbox("Device", ["auto", "cpu", "cuda"], key=f"{prefix}_device",
+    d1.selectbox("Device", list(DEVICES), key=f"{prefix}_device",
                  help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None
                                                                 else f"No CUDA here: {cuda_reason}."))
     d2.number_input("Seed", min_value=0, key=f"{prefix}_seed")
@@ -102,14 +109,14 @@ def budget_inputs(prefix: str) -> None:
 def tuning_inputs(prefix: str, model: str) -> None:
     default_layers, default_channels = preset_size(model)
     t1, t2 = st.columns(2)
-    t1.number_input("Layers", min_value=1, max_value=8, placeholder=f"preset: {default_layers}",
+    t1.number_input("Layers", min_value=1, max_value=FORM_BOUNDS["layers"][1], placeholder=f"preset: {default_layers}",
                     key=f"{prefix}_layers", help="Interaction layers (MLP: hidden layers). Empty: the preset's.")
-    t2.number_input("Channels", min_value=1, max_value=256, placeholder=f"preset: {default_channels}",
+    t2.number_input("Channels", min_value=1, max_value=FORM_BOUNDS["channels"][1], placeholder=f"preset: {default_channels}",
                     key=f"{prefix}_channels", help="Channels per irrep (GVP: scalar channels; MLP: width).")
     t3, t4 = st.columns(2)
-    t3.number_input("Learning rate", min_value=0.0, max_value=10.0, format="%.4g", placeholder="default",
+    t3.number_input("Learning rate", min_value=0.0, max_value=FORM_BOUNDS["lr"][1], format="%.4g", placeholder="default",
                     key=f"{prefix}_lr", help="Empty: the architecture's default (GVP 0.003, the others 0.01).")
-    t4.number_input("Batch size", min_value=1, max_value=1000, key=f"{prefix}_batch")
+    t4.number_input("Batch size", min_value=1, max_value=FORM_BOUNDS["batch"][1], key=f"{prefix}_batch")
 
 
 # -- page -----------------------------------------------------------------------------------------
@@ -274,11 +281,13 @@ def live_view() -> None:
     if watched is None:
         st.info("No runs yet: launch one above.")
         return
-    try:
-        run = store.get(watched)
-    except EquivError:
-        st.warning(f"Run {watched} is not in this machine's run store.")
-        return
+    run = next((r for r in now_active if r.id == watched), None)
+    if run is None:
+        try:
+            run = store.get(watched, reap=False)  # list_runs above has just reaped
+        except EquivError:
+            st.warning(f"Run {watched} is not in this machine's run store.")
+            return
     epochs = store.epochs(run.id)
     progress = run_progress(run, epochs)
     ahead = store.queue_position(run.id) if run.status == "queued" else None
@@ -293,7 +302,7 @@ def live_view() -> None:
         elif cancel.button("Cancel", icon=":material/stop:", key=f"tl_cancel_{run.id}"):
             store.request_cancel(run.id)
             st.rerun(scope="fragment")
-    run_outcome(run, key=f"tl_outcome_{run.id}")
+    run_outcome(run)
     if epochs:
         st.plotly_chart(curves_figure(epochs), width="stretch", key="tl_curves")
     elif run.kind != "generate" and run.active:

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise EquivError(f"give {', '.join(missing)} (or --report GROUP)")
     from equiv.jobs.requests import TrainRequest
     from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
-    from equiv.runs import ACTIVE_STATUSES, RunStore
+    from equiv.runs import RunStore
 
     base = TrainRequest(data_kind=args.data, molecule=args.molecule.strip().lower().replace("-", "_"),
                         n_val=args.n_val, n_test=args.n_test, epochs=args.epochs, max_time_s=args.max_time,
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if done != last and not args.json:
             print(f"  {done}/{len(ids)} runs ended ({format_seconds(time.time() - t0)})", file=sys.stderr, flush=True)
             last = done
-        if all(r.status not in ACTIVE_STATUSES for r in members):
+        if done == len(members):
             break
         time.sleep(1.0)
     return report(group, args.json, {"wall_seconds": round(time.time() - t0, 1)})

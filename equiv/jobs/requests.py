@@ -241,7 +241,7 @@ def _number_problems(r: TrainRequest) -> list[str]:
 
 def check_request(request: TrainRequest, store: RunStore | None = None) -> RequestCheck:
     """Every reason ``request`` cannot run (one sentence each), or its :class:`TrainConfig`."""
-    from equiv.training import TrainConfig, cuda_unavailable_reason, size_overrides
+    from equiv.training import DEVICES, TrainConfig, cuda_unavailable_reason, size_overrides
 
     r = request
     problems: list[str] = []
@@ -249,7 +249,7 @@ def check_request(request: TrainRequest, store: RunStore | None = None) -> Reque
         problems.append(f"Unknown model {r.model!r}; choose one of {', '.join(LAB_MODELS)}.")
     problems += _number_problems(r)
     device_queue = None
-    if r.device not in ("auto", "cpu", "cuda"):
+    if r.device not in DEVICES:
         problems.append(f"The device is auto, cpu or cuda, not {r.device!r}.")
     else:
         reason = cuda_unavailable_reason()

@@ -16,11 +16,7 @@ from typing import Sequence
 
 from equiv.runs import EpochRecord, Run
 
-__all__ = ["RunProgress", "run_progress", "eta_seconds", "format_duration", "status_line", "STATUS_ICONS"]
-
-#: Material icons for each status (the pages' tables and headers).
-STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "finished": ":material/check_circle:",
-                "failed": ":material/error:", "cancelled": ":material/cancel:"}
+__all__ = ["RunProgress", "run_progress", "eta_seconds", "format_duration", "status_line"]
 
 
 def format_duration(seconds: float | None) -> str:

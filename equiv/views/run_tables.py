@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from equiv.data import RMD17_LEVEL_OF_THEORY, XTB_LEVEL_OF_THEORY
 from equiv.molecules import LIBRARY
 from equiv.runs import EpochRecord, Run
 from equiv.training import TRAINING_KINDS, TrainConfig
@@ -66,7 +67,7 @@ def _level(run: Run) -> str:
     if level:
         return str(level)
     prefix = str(run.config.get("data", "")).split(":", 1)[0].lower()
-    return {"rmd17": "PBE/def2-SVP", "xtb": "GFN2-xTB"}.get(prefix, "?")
+    return {"rmd17": RMD17_LEVEL_OF_THEORY, "xtb": XTB_LEVEL_OF_THEORY}.get(prefix, "?")
 
 
 def _metric(run: Run, key: str) -> float | None:
@@ -96,7 +97,7 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             "model": r.model or ("–" if training else "xTB MD"),
             "molecule": molecule_title(r.molecule),
             "data set": dataset_label(r.config.get("data")) if training else "generate",
-            "level of theory": _level(r) if training else "GFN2-xTB",
+            "level of theory": _level(r) if training else XTB_LEVEL_OF_THEORY,
             "n_train": r.config.get("n_train") if training else None,
             "seed": r.config.get("seed"),
             "device": r.device,

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from equiv.jobs.requests import DATA_KINDS, LAB_MODELS, TrainRequest
 from equiv.molecules import LIBRARY
+from equiv.training import DEVICES
 
 __all__ = ["FORM_DEFAULTS", "SWEEP_DEFAULTS", "FORM_BOUNDS", "parse_form_query", "form_query", "form_request"]
 
@@ -35,7 +36,7 @@ FORM_BOUNDS: dict[str, tuple[float, float]] = {
 #: The sweep form starts smaller: a grid of short runs.
 SWEEP_DEFAULTS: dict[str, Any] = {**FORM_DEFAULTS, "n_val": 25, "epochs": 0, "seconds": 20.0, "layers": 2,
                                   "channels": 8}
-_CHOICES = {"model": LAB_MODELS, "data": tuple(DATA_KINDS), "molecule": tuple(LIBRARY), "device": ("auto", "cpu", "cuda")}
+_CHOICES = {"model": LAB_MODELS, "data": tuple(DATA_KINDS), "molecule": tuple(LIBRARY), "device": DEVICES}
 _INTEGERS = ("n_train", "n_val", "epochs", "seed", "batch", "layers", "channels")
 
 

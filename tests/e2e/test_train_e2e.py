@@ -140,48 +140,40 @@ def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
         page.context.close()
 
 
-def test_a_killed_worker_is_reported_failed_within_seconds(lab, store, browser):
-    page = new_page(browser)
-    try:
-        run = launch_long_run(page, lab, store)
-        pid = store.get(run.id).pid
-        os.kill(pid, signal.SIGKILL)
-        t0 = time.monotonic()
-        wait_for_text(page, f"Run {run.id} failed", timeout_ms=15_000)
-        seconds = time.monotonic() - t0
-        record = store.get(run.id)
-        assert record.status == "failed" and str(pid) in record.error and seconds < 10
-        assert str(pid) in page.inner_text("[data-testid='stMain']")
-        no_exceptions(page)
-        screenshot(page, "train-worker-killed")
-    finally:
-        page.context.close()
+def test_a_killed_worker_is_reported_failed_within_seconds(lab, store, page):
+    run = launch_long_run(page, lab, store)
+    pid = store.get(run.id).pid
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    wait_for_text(page, f"Run {run.id} failed", timeout_ms=15_000)
+    seconds = time.monotonic() - t0
+    record = store.get(run.id)
+    assert record.status == "failed" and str(pid) in record.error and seconds < 10
+    assert str(pid) in page.inner_text("[data-testid='stMain']")
+    no_exceptions(page)
+    screenshot(page, "train-worker-killed")
 
 
-def test_a_server_restart_during_a_run_finds_it_again(lab, store, browser):
-    page = new_page(browser)
-    try:
-        run = launch_long_run(page, lab, store)
-        page.goto("about:blank")
+def test_a_server_restart_during_a_run_finds_it_again(lab, store, page):
+    run = launch_long_run(page, lab, store)
+    page.goto("about:blank")
 
-        def still_running() -> None:
-            assert store.get(run.id).status == "running"  # the run does not belong to the server
+    def still_running() -> None:
+        assert store.get(run.id).status == "running"  # the run does not belong to the server
 
-        lab.restart(between=still_running)
-        epochs_before = len(store.epochs(run.id))
-        open_train(page, f"{lab.url}/train")  # no link: the page finds the running run itself
-        wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol · 10 train · running")
-        wait_for(lambda: len(store.epochs(run.id)) > epochs_before, timeout=60, what="more epochs after the restart")
-        bar = page.locator("[data-testid='stProgress']").filter(has_text="epochs done")
-        bar.first.wait_for(timeout=TIMEOUT_MS)
-        screenshot(page, "train-after-restart")
-        page.get_by_role("button", name="Cancel", exact=True).click()
-        wait_for_text(page, f"Run {run.id} was cancelled. Its best checkpoint is kept")
-        record = store.get(run.id)
-        assert record.status == "cancelled" and os.path.isfile(record.checkpoint_path)
-        no_exceptions(page)
-    finally:
-        page.context.close()
+    lab.restart(between=still_running)
+    epochs_before = len(store.epochs(run.id))
+    open_train(page, f"{lab.url}/train")  # no link: the page finds the running run itself
+    wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol · 10 train · running")
+    wait_for(lambda: len(store.epochs(run.id)) > epochs_before, timeout=60, what="more epochs after the restart")
+    bar = page.locator("[data-testid='stProgress']").filter(has_text="epochs done")
+    bar.first.wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, "train-after-restart")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    wait_for_text(page, f"Run {run.id} was cancelled. Its best checkpoint is kept")
+    record = store.get(run.id)
+    assert record.status == "cancelled" and os.path.isfile(record.checkpoint_path)
+    no_exceptions(page)
 
 
 def test_two_sessions_launching_at_once_make_two_runs_in_queue_order(lab, store, browser):
