@@ -20,11 +20,12 @@ from equiv.views.rotation_settings import (
     PANELS,
     RotationSettings,
     axis_label,
+    axis_preset,
     parse_query,
     random_settings,
     to_query,
 )
-from equiv.views.rotation_view import Panel, TurnResult, centred, prepare_panel, rotate, table_rows, turn, turn_panel, turn_scene
+from equiv.views.rotation_view import Panel, TurnResult, prepare_panel, rotate, table_rows, turn, turn_panel, turn_scene
 from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, scene_key
 from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
@@ -64,12 +65,10 @@ def full_turn(molecule: Molecule, molecule_id: str, panels: list[Panel], sources
 
 # -- state: the URL on the first run, the widgets afterwards ----------------------------------------
 def widget_values(s: RotationSettings) -> dict:
-    name = axis_label(s.axis)
-    preset = {"(1, 1, 1)": "xyz"}.get(name, name)
     return {
         "rot_library": s.molecule,
         "rot_mode": s.mode,
-        "rot_axis": preset if preset in AXIS_PRESETS else "custom",
+        "rot_axis": axis_preset(s.axis) or "custom",
         "rot_axis_custom": ", ".join(f"{v:g}" for v in s.axis),
         "rot_angle": float(s.angle),
         "rot_alpha": float(s.euler[0]),
@@ -120,9 +119,9 @@ def on_random() -> None:
 
 
 def on_reset() -> None:
-    base = RotationSettings()
+    base = widget_values(RotationSettings())
     for k in ("rot_angle", "rot_alpha", "rot_beta", "rot_gamma"):
-        state[k] = widget_values(base)[k]
+        state[k] = base[k]
 
 
 # -- page ---------------------------------------------------------------------------------------
@@ -316,8 +315,7 @@ with glyph_col:
     else:
         features = result.comparisons[nequip.id].rotated.features
         irreps = glyph_irreps(features)
-        x = centred(molecule)
-        labels = [f"{s}{i + 1}" for i, s in enumerate(x.symbols)]
+        labels = [f"{s}{i + 1}" for i, s in enumerate(molecule.symbols)]
         g1, g2 = st.columns(2)
         atom = g1.selectbox("Atom", range(molecule.n_atoms), format_func=labels.__getitem__, key="rot_glyph_atom")
         mul = features[irreps[-1]].shape[1]

@@ -1,4 +1,5 @@
-"""Reading what a page shows through AppTest: tables in keyed containers and plotly figures by key."""
+"""Reading what a page shows through AppTest: tables in keyed containers, plotly figures and custom
+components by key."""
 
 from __future__ import annotations
 
@@ -73,6 +74,14 @@ def figure(at: AppTest, key: str) -> dict:
         if _node_id(node).endswith(f"-{key}") and hasattr(node.proto, "spec"):
             return _decode(json.loads(node.proto.spec))
     raise AssertionError(f"no plotly chart with key {key!r} on the page")
+
+
+def component_args(at: AppTest, key: str) -> dict:
+    """The arguments a custom component with ``key`` was called with (e.g. a 3D viewer's scene)."""
+    for node in _walk(at.main):
+        if _node_id(node).endswith(f"-{key}") and hasattr(node.proto, "json_args"):
+            return json.loads(node.proto.json_args)
+    raise AssertionError(f"no custom component with key {key!r} on the page")
 
 
 def texts(at: AppTest, kind: str) -> list[str]:

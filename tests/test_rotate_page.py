@@ -5,7 +5,6 @@ scene) are read from the page's element tree."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,45 +12,25 @@ from streamlit.testing.v1 import AppTest
 
 from equiv.models.pretrained import pretrained_models
 from equiv.molecules import LIBRARY, load_molecule
+from tests.apptest_tools import component_args, open_page, texts
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "app_pages/rotate.py"
 
 
 def open_rotate(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page(PAGE)
-    at.run()
+    at = open_page(PAGE, query, timeout=180)
     assert not at.exception, at.exception
     return at
 
 
-def _walk(node):
-    yield node
-    children = getattr(node, "children", None)
-    if isinstance(children, dict):
-        for child in children.values():
-            yield from _walk(child)
-
-
 def viewer_scene(at: AppTest) -> dict:
     """The scene the page sent to the 3D viewer component."""
-    for node in _walk(at.main):
-        proto = getattr(node, "proto", None)
-        if proto is not None and getattr(proto, "id", "").endswith("-rotation_lab_viewer") and hasattr(proto, "json_args"):
-            return json.loads(proto.json_args)["scene"]
-    raise AssertionError("no 3D viewer on the page")
+    return component_args(at, "rotation_lab_viewer")["scene"]
 
 
 def verdicts(at: AppTest) -> dict[str, str]:
     table = at.dataframe[0].value
     return dict(zip(table["panel"], table["verdict"]))
-
-
-def texts(at: AppTest, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
 
 
 def query(at: AppTest) -> dict[str, str]:

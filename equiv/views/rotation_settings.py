@@ -39,6 +39,7 @@ __all__ = [
     "PANEL_TITLES",
     "RotationSettings",
     "axis_label",
+    "axis_preset",
     "parse_query",
     "random_settings",
     "to_query",
@@ -120,11 +121,16 @@ class RotationSettings:
         return text + (", then the mirror x → −x" if self.reflect else "")
 
 
+def axis_preset(axis: Vector) -> str | None:
+    """The key of :data:`AXIS_PRESETS` pointing the same way as ``axis`` (``"xyz"`` for ``(2, 2, 2)``), or ``None``."""
+    return next((name for name, preset in AXIS_PRESETS.items() if _same_direction(axis, preset)), None)
+
+
 def axis_label(axis: Vector) -> str:
     """``"z"`` for a preset axis, else ``"(1, 2, 0.5)"``."""
-    for name, preset in AXIS_PRESETS.items():
-        if _same_direction(axis, preset):
-            return name if len(name) == 1 else "(1, 1, 1)"
+    name = axis_preset(axis)
+    if name is not None:
+        return name if len(name) == 1 else "(1, 1, 1)"
     return "(" + ", ".join(f"{v:g}" for v in axis) + ")"
 
 
@@ -247,8 +253,7 @@ def to_query(settings: RotationSettings, molecule_in_link: bool = True) -> dict[
     q: dict[str, str] = {}
     if molecule_in_link:
         q["molecule"] = settings.molecule
-    name = axis_label(settings.axis)
-    q["axis"] = name if len(name) == 1 else ("xyz" if name == "(1, 1, 1)" else _shown(settings.axis))
+    q["axis"] = axis_preset(settings.axis) or _shown(settings.axis)
     if settings.mode == "euler":
         q["euler"] = _shown(settings.euler)
     else:

@@ -32,7 +32,7 @@ from equiv.views.rotation_lab import (
 )
 from equiv.views.rotation_models import ModelSource, load_source
 from equiv.views.rotation_settings import MIRROR, PANEL_TITLES, RotationSettings
-from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, PanelFrame, PanelInfo, arrow_scale, bonds, build_scene, panel_frame, scene_key
+from equiv.views.scene3d import PanelInfo, arrow_scale, bonds, build_scene, panel_frame, scene_key, verdict
 
 __all__ = [
     "Panel",
@@ -169,22 +169,32 @@ def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettin
         if outs is not None:
             comparisons[p.id] = compare(p.base, outs[0], g)  # type: ignore[arg-type]
         seconds[p.id] = time.perf_counter() - t0
-    infos = _panel_infos(panels, settings.vectors)
-    frame = {info.id: panel_frame(pos, comparisons.get(info.id), settings.vectors, info.scale, settings.overlay) for info in infos}
-    scene = build_scene(
+    scene = _scene(x, _panel_infos(panels, settings.vectors), [pos], [g], [comparisons], settings,
+                   transform_label=settings.description(), height=height)
+    return RotationResult(g, pos, comparisons, scene, seconds)
+
+
+def _scene(x: Molecule, infos: Sequence[PanelInfo], positions: Sequence[np.ndarray], transforms: Sequence[np.ndarray],
+           comparisons: Sequence[dict[str, Comparison]], settings: RotationSettings, **options) -> dict:
+    """The viewer's arguments for the centred molecule ``x`` turned into each of ``positions``
+    ``[n_atoms, 3]`` by ``transforms`` ``[3, 3]``, with each frame's comparisons (panel id →
+    :class:`Comparison`); ``options`` go to :func:`~equiv.views.scene3d.build_scene`."""
+    frames = [
+        {info.id: panel_frame(pos, comps.get(info.id), settings.vectors, info.scale, settings.overlay) for info in infos}
+        for pos, comps in zip(positions, comparisons)
+    ]
+    return build_scene(
         key=scene_key(x.name, x.numbers, x.positions),
         numbers=x.numbers,
         bond_list=bonds(x.numbers, x.positions),
         panels=infos,
-        frames_positions=[pos],
-        frames=[frame],
-        identities=[is_identity(g)],
+        frames_positions=list(positions),
+        frames=frames,
+        identities=[is_identity(g) for g in transforms],
         kind=settings.vectors,
         overlay=settings.overlay,
-        transform_label=settings.description(),
-        height=height,
+        **options,
     )
-    return RotationResult(g, pos, comparisons, scene, seconds)
 
 
 @dataclass(frozen=True)
@@ -252,28 +262,10 @@ def turn_scene(molecule: Molecule, panels: Sequence[Panel], result: TurnResult, 
         PanelInfo(i.id, i.title, i.subtitle, i.scale, i.unit, i.note or result.notes.get(i.id, ""))
         for i in _panel_infos(panels, settings.vectors)
     ]
-    frames = []
-    for k, pos in enumerate(result.positions):
-        frames.append({
-            info.id: panel_frame(pos, result.comparisons[info.id][k] if info.id in result.comparisons else None,
-                                 settings.vectors, info.scale, settings.overlay)
-            for info in infos
-        })
-    return build_scene(
-        key=scene_key(x.name, x.numbers, x.positions),
-        numbers=x.numbers,
-        bond_list=bonds(x.numbers, x.positions),
-        panels=infos,
-        frames_positions=list(result.positions),
-        frames=frames,
-        identities=[is_identity(g) for g in result.transforms],
-        kind=settings.vectors,
-        overlay=settings.overlay,
-        transform_label=f"spinning: {settings.description()}",
-        start_frame=start_frame,
-        seconds_per_turn=seconds_per_turn,
-        height=height,
-    )
+    per_frame = [{pid: comps[k] for pid, comps in result.comparisons.items()} for k in range(len(result.positions))]
+    return _scene(x, infos, result.positions, result.transforms, per_frame, settings,
+                  transform_label=f"spinning: {settings.description()}", start_frame=start_frame,
+                  seconds_per_turn=seconds_per_turn, height=height)
 
 
 def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> list[dict]:
@@ -286,12 +278,6 @@ def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> l
                          "force error": None, "atom-vector error": None, "verdict": p.note or "not computed"})
             continue
         worst = max(c.force_error, 0.0 if math.isnan(c.vector_error) else c.vector_error)
-        if is_identity(c.transform):
-            verdict = "not turned yet"
-        elif p.id == "xtb":
-            verdict = "reference"
-        else:
-            verdict = "equivariant" if worst < EQUIVARIANT_TOLERANCE else "not equivariant"
         rows.append({
             "panel": p.title,
             "model": p.subtitle,
@@ -299,6 +285,6 @@ def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> l
             "ΔE / meV": c.energy_change_mev,
             "force error": c.force_error,
             "atom-vector error": None if math.isnan(c.vector_error) else c.vector_error,
-            "verdict": verdict,
+            "verdict": verdict(p.id, worst, is_identity(c.transform)),
         })
     return rows

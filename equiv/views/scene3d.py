@@ -42,6 +42,7 @@ __all__ = [
     "format_mev",
     "panel_frame",
     "scene_key",
+    "verdict",
 ]
 
 #: Length in Å of the longest arrow of the unrotated molecule in each panel.
@@ -155,7 +156,10 @@ def format_mev(value: float) -> str:
     return f"{value:+.3f}" if abs(value) >= 1e-3 else f"{value:+.1e}"
 
 
-def _verdict(panel: str, error: float | None, identity: bool) -> str:
+def verdict(panel: str, error: float | None, identity: bool) -> str:
+    """What a panel's relative ``error`` says: "" (nothing computed), "not turned yet" (``identity``:
+    the molecule is not transformed), "reference" (the xTB panel), "equivariant" (below
+    :data:`EQUIVARIANT_TOLERANCE`) or "not equivariant"."""
     if error is None:
         return ""
     if identity:
@@ -196,7 +200,7 @@ def build_scene(
                         "arrows": pf.arrows,
                         "overlay": pf.overlay,
                         "stats": _stats(pf, vectors_label if pid != "xtb" else "force"),
-                        "verdict": _verdict(pid, pf.error, identity),
+                        "verdict": verdict(pid, pf.error, identity),
                     }
                     for pid, pf in frame.items()
                 },
