@@ -7,8 +7,6 @@ are in ``app_pages/irreps_controls.py``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +15,6 @@ import torch
 from equiv.errors import EquivError
 from equiv.o3 import (
     TensorProductDecomposition,
-    as_irrep,
     block_diagonal_D,
     clebsch_gordan,
     component_labels,
@@ -26,10 +23,11 @@ from equiv.o3 import (
     spherical_function,
     wigner_D,
 )
-from equiv.views.checks import Check, checks_table
+from equiv.views.checks import FLOAT64_TOLERANCE, Check, checks_table
 from equiv.views.irreps_figures import (
     cg_heatmaps,
     coefficient_bars,
+    format_value,
     harmonics_surfaces,
     matrix_heatmap,
     short_labels,
@@ -72,7 +70,7 @@ PART_HEADINGS = {
 
 
 def tex_number(x: float) -> str:
-    return "0" if abs(x) < 1e-12 else f"{x:.4g}"
+    return format_value(x).replace("−", "-")
 
 
 def tex_vector(v) -> str:
@@ -93,7 +91,7 @@ def show_checks(checks: list[Check], key: str) -> None:
     if failed:
         st.error(f"{len(failed)} of {len(checks)} checks fail: " + "; ".join(c.name for c in failed))
     else:
-        st.success(f"All {len(checks)} checks pass (largest error {worst:.1e}; float64 tolerance 1e-10, scaled by the size of the numbers)")
+        st.success(f"All {len(checks)} checks pass (largest error {worst:.1e}; float64 tolerance {FLOAT64_TOLERANCE:.0e}, scaled by the size of the numbers)")
     table(checks_table(checks), key, {"max abs error": "%.2e", "tolerance": "%.0e"})
 
 
@@ -174,11 +172,12 @@ def outer_product_section() -> None:
             st.latex(PART_LATEX[part.name])
             chart(matrix_heatmap(part.matrix, XYZ, XYZ, zmax=zmax, height=240), f"irreps_part_heatmap_{part.name}")
             if part.name == "antisymmetric":
+                A = part.matrix
                 st.latex(
-                    rf"(A_{{yz}}, A_{{zx}}, A_{{xy}}) = \tfrac{{1}}{{2}}\, a\times b = {tex_vector(cross / 2)}"
+                    rf"(A_{{yz}}, A_{{zx}}, A_{{xy}}) = \tfrac{{1}}{{2}}\, a\times b = {tex_vector([A[1, 2], A[2, 0], A[0, 1]])}"
                 )
             elif part.name == "trace":
-                st.latex(rf"c_0 = \tfrac{{a\cdot b}}{{\sqrt 3}} = {tex_number(dot / math.sqrt(3))}")
+                st.latex(rf"c_0 = \tfrac{{a\cdot b}}{{\sqrt 3}} = {tex_number(float(part.components[0]))}")
             else:
                 st.latex(r"\operatorname{tr} S = 0,\quad S = S^{\mathsf T}")
             if part.name == "antisymmetric":
@@ -277,18 +276,19 @@ def cg_section() -> None:
     dec = TensorProductDecomposition.of(s.ir1, s.ir2)
     n_in, n_out = dec.dimension_check()
     outs = [str(ir) for _, ir in dec.irreps_out]
+    parity = "e" if dec.irreps_out[0].ir.p == 1 else "o"
     st.latex(rf"\mathrm{{{s.ir1}}} \otimes \mathrm{{{s.ir2}}} \;=\; " + r" \oplus ".join(rf"\mathrm{{{o}}}" for o in outs))
-    dims = " + ".join(str(2 * as_irrep(o).l + 1) for o in outs)
-    st.latex(rf"(2l_1+1)(2l_2+1) = {2 * s.l1 + 1}\times{2 * s.l2 + 1} = {n_in} \;=\; \textstyle\sum_L (2L+1) = {dims} = {n_out}")
+    dims = " + ".join(str(ir.dim) for _, ir in dec.irreps_out)
+    st.latex(rf"(2l_1+1)(2l_2+1) = {dec.ir1.dim}\times{dec.ir2.dim} = {n_in} \;=\; \textstyle\sum_L (2L+1) = {dims} = {n_out}")
     left, right = st.columns([1, 1.2])
     with left:
-        st.markdown(rf"**Selection rule** $|l_1 - l_2| \le L \le l_1 + l_2$, output parity $p_1 p_2$ = **{outs[0][-1]}**")
+        st.markdown(rf"**Selection rule** $|l_1 - l_2| \le L \le l_1 + l_2$, output parity $p_1 p_2$ = **{parity}**")
         table(selection_rule_table(s.ir1, s.ir2), "irreps_selection_rule")
     with right:
         m1, m2, m3 = st.columns(3)
         m1.metric("input dimension", n_in)
         m2.metric("output irreps", len(outs))
-        m3.metric("output parity", {"e": "even", "o": "odd"}[outs[0][-1]])
+        m3.metric("output parity", {"e": "even", "o": "odd"}[parity])
         st.caption("Parity multiplies: e ⊗ e = e, e ⊗ o = o, o ⊗ o = e. The order L follows the triangle rule; "
                    "the parity does not restrict L in a full tensor product.")
     ctl.choice("Output order L to show", "L", list(s.allowed_L()), format_func=lambda L: f"L = {L}")
@@ -430,7 +430,7 @@ def nequip_section() -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("paths", len(paths))
     m2.metric("weights per edge (from the radial MLP)", int(paths["channels"].sum()))
-    m3.metric("message dimension", int(sum(c * (2 * as_irrep(o).l + 1) for c, o in zip(paths["channels"], paths["→ out"]))))
+    m3.metric("message dimension", irreps_mid.dim)
     st.markdown("**Which outputs each pair produces** (rows: the neighbour's feature irreps; columns: the edge harmonics)")
     table(nequip_path_grid(paths), "irreps_nequip_grid", hide_index=False)
     with st.expander(f"All {len(paths)} paths as e3nn TensorProduct instructions", expanded=len(paths) <= 12):

@@ -15,13 +15,13 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from equiv.errors import EquivError
-from equiv.parsing import parse_vector
 from equiv.views.irreps_settings import (
     L_MAX,
     QUERY_KEYS,
     VECTOR_MAX_ABS,
     IrrepsLabSettings,
     format_vector,
+    parse_lab_vector,
     parse_query,
     random_euler_degrees,
     random_vectors,
@@ -75,7 +75,7 @@ def _on_field(field: str) -> None:
 def _on_vector(field: str) -> None:
     key = _widget_key(field)
     try:
-        value = tuple(parse_vector(st.session_state[key], 3, max_abs=VECTOR_MAX_ABS))
+        value = parse_lab_vector(st.session_state[key])
     except EquivError as exc:
         current = format_vector(getattr(settings(), field))
         # Kept outside the widget's state, so the typed text and its message survive a tab switch.

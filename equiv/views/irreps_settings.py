@@ -39,6 +39,7 @@ __all__ = [
     "VECTOR_MAX_ABS",
     "format_number",
     "format_vector",
+    "parse_lab_vector",
     "parse_query",
     "random_euler_degrees",
     "random_vectors",
@@ -170,7 +171,12 @@ def _parse_bool(text: str) -> bool:
     raise EquivError("must be 1 (on) or 0 (off)")
 
 
-def _parse_vector(text: str) -> Vector:
+def parse_lab_vector(text: str) -> Vector:
+    """A typed or linked vector ``"1, 2, 3"`` → ``(1.0, 2.0, 3.0)``, each |x| ≤ ``VECTOR_MAX_ABS``.
+
+    Raises:
+        EquivError: see :func:`equiv.parsing.parse_vector`.
+    """
     return tuple(parse_vector(text, 3, max_abs=VECTOR_MAX_ABS))  # type: ignore[return-value]
 
 
@@ -199,8 +205,8 @@ def _parse_layer(text: str) -> str:
 
 # Query key → (fields, parser, formatter). Fields listed together are set from one value.
 _QUERY: dict[str, tuple[tuple[str, ...], Callable[[str], object], Callable[[IrrepsLabSettings], str]]] = {
-    "a": (("a",), _parse_vector, lambda s: format_vector(s.a).replace(" ", "")),
-    "b": (("b",), _parse_vector, lambda s: format_vector(s.b).replace(" ", "")),
+    "a": (("a",), parse_lab_vector, lambda s: format_vector(s.a).replace(" ", "")),
+    "b": (("b",), parse_lab_vector, lambda s: format_vector(s.b).replace(" ", "")),
     "rot": (("alpha", "beta", "gamma"), _parse_angles, lambda s: _format_angles(s.euler)),
     "inv": (("inversion",), _parse_bool, lambda s: "1" if s.inversion else "0"),
     "l1": (("l1",), _parse_int_range(0, L_MAX, "an order l"), lambda s: str(s.l1)),

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -27,12 +28,16 @@ from equiv.o3 import (
     decompose_outer_product,
     l1_to_vector,
     outer_part_from_components,
+    product_irreps,
     spherical_harmonics,
     uvu_paths,
     vector_to_l1,
     wigner_D,
 )
 from equiv.views.checks import Check
+
+if TYPE_CHECKING:
+    from e3nn.o3 import Irreps
 
 __all__ = [
     "PART_TITLES",
@@ -152,12 +157,11 @@ def rotation_checks(a: torch.Tensor, b: torch.Tensor, R: torch.Tensor) -> list[C
 
 def selection_rule_table(ir1: str, ir2: str) -> pd.DataFrame:
     """Rows L = 0 … l1 + l2 + 1: whether ``|l1 − l2| ≤ L ≤ l1 + l2``, the irrep and its dimension."""
-    a, b = as_irrep(ir1), as_irrep(ir2)
-    parity = "e" if a.p * b.p == 1 else "o"
+    allowed = {ir.l: ir for ir in product_irreps(ir1, ir2)}
     rows = []
-    for L in range(0, a.l + b.l + 2):
-        allowed = abs(a.l - b.l) <= L <= a.l + b.l
-        rows.append([L, "yes" if allowed else "no", f"{L}{parity}" if allowed else "", 2 * L + 1 if allowed else None])
+    for L in range(0, max(allowed) + 2):
+        ir = allowed.get(L)
+        rows.append([L, "no", "", None] if ir is None else [L, "yes", str(ir), ir.dim])
     table = pd.DataFrame(rows, columns=["L", "|l1 − l2| ≤ L ≤ l1 + l2", "irrep", "dimension 2L+1"])
     return table.astype({"dimension 2L+1": "Int64"})
 
@@ -285,12 +289,13 @@ def nequip_irreps(lmax: int, mul: int, layer: str = "hidden") -> tuple[str, str,
     return (f"{mul}x0e" if layer == "first" else hidden), edge, hidden
 
 
-def nequip_paths(lmax: int, mul: int, layer: str = "hidden") -> tuple[str, pd.DataFrame]:
-    """``irreps_mid`` (simplified) and one row a path (columns ``path``, ``h_j``, ``Y(r̂_ij)``, ``→ out``,
-    ``channels``, ``instruction``), straight from :func:`equiv.o3.uvu_paths`."""
+def nequip_paths(lmax: int, mul: int, layer: str = "hidden") -> tuple[Irreps, pd.DataFrame]:
+    """``irreps_mid`` (simplified; its ``dim`` is the message dimension) and one row a path (columns
+    ``path``, ``h_j``, ``Y(r̂_ij)``, ``→ out``, ``channels``, ``instruction``), straight from
+    :func:`equiv.o3.uvu_paths`."""
     irreps_mid, paths = uvu_paths(*nequip_irreps(lmax, mul, layer))
     rows = [[k + 1, p.ir_in, p.ir_edge, p.ir_out, p.mul, str(p.instruction())] for k, p in enumerate(paths)]
-    return str(irreps_mid.simplify()), pd.DataFrame(rows, columns=["path", "h_j", "Y(r̂_ij)", "→ out", "channels", "instruction"])
+    return irreps_mid.simplify(), pd.DataFrame(rows, columns=["path", "h_j", "Y(r̂_ij)", "→ out", "channels", "instruction"])
 
 
 
