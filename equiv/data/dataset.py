@@ -174,9 +174,13 @@ class DataSet:
         """Frame ``i`` as a :class:`equiv.molecules.Molecule` (positions only)."""
         return Molecule(self.numbers, self.positions[i], f"{self.metadata.molecule} frame {i}")
 
+    @property
+    def force_rms(self) -> float:
+        """Root mean square of all force components (eV/Å): the training force scale."""
+        return float(np.sqrt(np.mean(self.forces**2)))
+
     def describe(self) -> dict[str, Any]:
         """Metadata plus sizes and label statistics (what run records and ``--json`` carry)."""
-        forces = self.forces.reshape(-1)
         return {
             **self.metadata.to_dict(),
             "formula": self.formula,
@@ -184,5 +188,5 @@ class DataSet:
             "n_frames": self.n_frames,
             "energy_mean_ev": float(self.energies.mean()),
             "energy_std_ev": float(self.energies.std()),
-            "force_rms_ev_per_a": float(np.sqrt(np.mean(forces**2))),
+            "force_rms_ev_per_a": self.force_rms,
         }

@@ -35,7 +35,7 @@ from equiv.errors import EquivError
 from equiv.molecules import LIBRARY
 from equiv.runs import Run, RunStore
 
-__all__ = ["LAB_MODELS", "MODEL_TITLES", "DATA_KINDS", "TrainRequest", "RequestCheck", "DataStatus", "check_request",
+__all__ = ["LAB_MODELS", "MODEL_TITLES", "DATA_KINDS", "REQUEST_MAXIMA", "TrainRequest", "RequestCheck", "DataStatus", "check_request",
            "data_status", "preset_size", "request_key", "launch_request", "DEFAULT_GENERATE_FRAMES",
            "generate_settings", "queue_generation"]
 
@@ -53,11 +53,8 @@ MODEL_TITLES = {
 DATA_KINDS = {"xtb": f"generated MD ({XTB_LEVEL_OF_THEORY})", "rmd17": f"rMD17 ({RMD17_LEVEL_OF_THEORY})"}
 #: Frames the lab's "generate" button makes by default (about a minute for ethanol here).
 DEFAULT_GENERATE_FRAMES = 2000
-_MAX_EPOCHS = 100_000
-_MAX_SECONDS = 7 * 24 * 3600
-_MAX_LAYERS = 8
-_MAX_CHANNELS = 256
-_MAX_BATCH = 1000
+#: The highest values a request may ask for (the form's inputs allow the same).
+REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "layers": 8, "channels": 256, "batch": 1000}
 
 
 def preset_size(model: str) -> tuple[int, int]:
@@ -217,7 +214,7 @@ def _number_problems(r: TrainRequest) -> list[str]:
     whole_at_least("The validation-set size", r.n_val, 1, 10_000_000, " structure")
     if r.n_test is not None:
         whole_at_least("The test-set size", r.n_test, 1, 10_000_000, " structure")
-    whole_at_least("The batch size", r.batch_size, 1, _MAX_BATCH)
+    whole_at_least("The batch size", r.batch_size, 1, REQUEST_MAXIMA["batch"])
     if not _whole(r.seed) or r.seed < 0:
         out.append(f"The seed must be a whole number of 0 or more, not {r.seed}.")
     epochs = r.epochs or None
@@ -225,15 +222,16 @@ def _number_problems(r: TrainRequest) -> list[str]:
     if epochs is None and seconds is None:
         out.append("Give a budget: a number of epochs, a time limit, or both.")
     if epochs is not None:
-        whole_at_least("The number of epochs", epochs, 1, _MAX_EPOCHS)
-    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= _MAX_SECONDS):
+        whole_at_least("The number of epochs", epochs, 1, REQUEST_MAXIMA["epochs"])
+    if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
+                                    and 0 < seconds <= REQUEST_MAXIMA["seconds"]):
         out.append(f"The time limit must be above 0 s and at most a week, not {seconds}.")
     if r.lr is not None and not (isinstance(r.lr, (int, float)) and math.isfinite(r.lr) and 0 < r.lr <= 1):
         out.append(f"The learning rate must lie above 0 and at most 1, not {r.lr}.")
     if r.layers is not None:
-        whole_at_least("The number of layers", r.layers, 1, _MAX_LAYERS)
+        whole_at_least("The number of layers", r.layers, 1, REQUEST_MAXIMA["layers"])
     if r.channels is not None:
-        whole_at_least("The number of channels", r.channels, 1, _MAX_CHANNELS)
+        whole_at_least("The number of channels", r.channels, 1, REQUEST_MAXIMA["channels"])
     if _whole(r.batch_size) and _whole(r.n_train) and r.n_train >= 1 and r.batch_size > r.n_train:
         out.append(f"The batch size ({r.batch_size}) is larger than the training set ({r.n_train} structures).")
     return out

@@ -17,7 +17,7 @@ from equiv.models.gvp import GVP, GVPConfig, GVPLayerNorm, GVPModel
 from equiv.models.mlp import CoordinateMLP, MLPConfig
 from equiv.models.nequip import NequIP, NequIPConfig
 from equiv.models.radial import BesselBasis, PolynomialCutoff, RadialEmbedding
-from equiv.models.registry import ARCHITECTURES, PRESETS, build_model, model_from_config, preset_names
+from equiv.models.registry import ARCHITECTURES, PRESETS, build_model, model_from_config
 
 __all__ = [
     "ARCHITECTURES",
@@ -42,6 +42,5 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "model_from_config",
-    "preset_names",
     "save_checkpoint",
 ]

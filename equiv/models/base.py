@@ -62,9 +62,6 @@ class ModelConfig:
         clean = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**clean)
 
-    def replace(self, **changes: Any) -> "ModelConfig":
-        return dataclasses.replace(self, **changes)
-
 
 class EnergyModel(nn.Module):
     """Base class: subclasses implement :meth:`atomic_outputs`."""

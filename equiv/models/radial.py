@@ -69,7 +69,6 @@ class RadialEmbedding(nn.Module):
         super().__init__()
         self.basis = BesselBasis(r_max, n_basis, trainable)
         self.cutoff = PolynomialCutoff(r_max, p)
-        self.n_basis = n_basis
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         return self.basis(r) * self.cutoff(r)[:, None]

@@ -27,7 +27,7 @@ from equiv.models.gvp import GVPModel
 from equiv.models.mlp import CoordinateMLP
 from equiv.models.nequip import NequIP
 
-__all__ = ["ARCHITECTURES", "PRESETS", "Preset", "build_model", "model_from_config", "preset_names"]
+__all__ = ["ARCHITECTURES", "PRESETS", "Preset", "build_model", "model_from_config"]
 
 #: Architecture kind → model class.
 ARCHITECTURES: dict[str, type[EnergyModel]] = {cls.kind: cls for cls in (CoordinateMLP, GVPModel, NequIP)}
@@ -58,10 +58,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 _BUILD_LOCK = threading.Lock()  # torch's default dtype is global: serialise model construction
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
 
 
 def model_from_config(

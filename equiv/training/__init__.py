@@ -22,7 +22,7 @@ from equiv.training.executor import (
     graceful_stop,
 )
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
-from equiv.training.normalization import force_rms, species_counts, species_energy_shift
+from equiv.training.normalization import species_counts, species_energy_shift
 from equiv.training.trainer import EpochReport, Trainer, TrainHooks, TrainResult, train
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "cuda_unavailable_reason",
     "default_checkpoint_path",
     "execute_run",
-    "force_rms",
     "graceful_stop",
     "planned_device",
     "resolve_device",

@@ -6,8 +6,8 @@
   per-atom energy ``ē = ΣE / ΣN`` is taken: for one molecule every species gets ``ē``, which
   reproduces the mean energy exactly (``Σ_s N_s μ_s = mean(E)``) without inventing differences
   between elements that the data cannot show.
-* Scale ``σ`` (eV): the root mean square of the training forces' Cartesian components, so the
-  network's per-atom outputs are of order one.
+* Scale ``σ`` (eV): the root mean square of the training forces' Cartesian components
+  (:attr:`equiv.data.DataSet.force_rms`), so the network's per-atom outputs are of order one.
 
 Example:
     >>> import numpy as np
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["species_counts", "species_energy_shift", "force_rms"]
+__all__ = ["species_counts", "species_energy_shift"]
 
 
 def species_counts(numbers: np.ndarray, species: tuple[int, ...]) -> np.ndarray:
@@ -42,9 +42,3 @@ def species_energy_shift(counts: np.ndarray, energies: np.ndarray) -> np.ndarray
     base = np.full(counts.shape[1], per_atom)
     correction, *_ = np.linalg.lstsq(counts, energies - counts @ base, rcond=None)  # minimum norm
     return base + correction
-
-
-def force_rms(forces: np.ndarray) -> float:
-    """Root mean square of all force components (eV/Å)."""
-    forces = np.asarray(forces, dtype=np.float64)
-    return float(np.sqrt(np.mean(forces**2)))

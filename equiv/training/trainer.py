@@ -48,7 +48,7 @@ from equiv.training.device import (
 )
 from equiv.training.ema import WeightEMA
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
-from equiv.training.normalization import force_rms, species_counts, species_energy_shift
+from equiv.training.normalization import species_counts, species_energy_shift
 
 __all__ = ["EpochReport", "TrainHooks", "TrainResult", "Trainer", "train"]
 
@@ -283,7 +283,7 @@ class Trainer:
         model = build_model(c.model, dtype=dtype, seed=c.seed, numbers=splits.train.numbers, **options)
         counts = species_counts(splits.train.numbers, model.species)  # [n_species]
         shift = species_energy_shift(np.tile(counts, (splits.train.n_frames, 1)), splits.train.energies)
-        scale = force_rms(splits.train.forces)
+        scale = splits.train.force_rms
         if not scale > 0:  # no forces in the data: fall back to the energy spread
             scale = float(np.std(splits.train.energies)) or 1.0
         model.set_energy_normalization(torch.as_tensor(shift), scale)

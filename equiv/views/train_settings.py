@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping
 
-from equiv.jobs.requests import DATA_KINDS, LAB_MODELS, TrainRequest
+from equiv.jobs.requests import DATA_KINDS, LAB_MODELS, REQUEST_MAXIMA, TrainRequest
 from equiv.molecules import LIBRARY
 from equiv.training import DEVICES
 
@@ -30,8 +30,10 @@ FORM_DEFAULTS: dict[str, Any] = {
 }
 #: (lowest, highest) of the numeric fields, as the form's inputs allow.
 FORM_BOUNDS: dict[str, tuple[float, float]] = {
-    "n_train": (1, 10_000_000), "n_val": (1, 10_000_000), "epochs": (0, 100_000), "seconds": (0, 7 * 24 * 3600),
-    "seed": (0, 2**31 - 1), "lr": (1e-12, 10.0), "batch": (1, 1000), "layers": (1, 8), "channels": (1, 256),
+    "n_train": (1, 10_000_000), "n_val": (1, 10_000_000), "epochs": (0, REQUEST_MAXIMA["epochs"]),
+    "seconds": (0, REQUEST_MAXIMA["seconds"]), "seed": (0, 2**31 - 1), "lr": (1e-12, 10.0),
+    "batch": (1, REQUEST_MAXIMA["batch"]), "layers": (1, REQUEST_MAXIMA["layers"]),
+    "channels": (1, REQUEST_MAXIMA["channels"]),
 }
 #: The sweep form starts smaller: a grid of short runs.
 SWEEP_DEFAULTS: dict[str, Any] = {**FORM_DEFAULTS, "n_val": 25, "epochs": 0, "seconds": 20.0, "layers": 2,

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
 
 VIEWER = "molecule_viewer"
@@ -41,15 +42,6 @@ def drawn_fraction(png: bytes) -> float:
     im = Image.open(io.BytesIO(png)).convert("L")
     pixels = list(im.get_flattened_data()) if hasattr(im, "get_flattened_data") else list(im.getdata())
     return sum(1 for p in pixels if p < 235) / len(pixels)
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_rotation_lab_in_chromium(app_server, page):
@@ -96,7 +88,7 @@ def test_rotation_lab_in_chromium(app_server, page):
     for _ in range(3):
         page.keyboard.press("PageUp")  # +10° steps of the angle
     wait_for(lambda: int(dataset(frame)["renders"]) > renders and "0° about z" not in dataset(frame)["transform"],
-             what="the viewer to draw the turned molecule")
+             timeout=60, what="the viewer to draw the turned molecule")
     wait_for_app(page)
     frame = viewer_frame(page, renders_above=renders)
     assert frame.evaluate("window.__sameViewer === true")  # updated in place: no reload, no flicker
