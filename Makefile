@@ -15,11 +15,12 @@ VIEWER_JS  := $(VIEWER_DIR)/3Dmol-min.js
 NPM_PREFIX := .cache/npm
 THREEDMOL_VERSION := $(shell cat $(VIEWER_DIR)/3DMOL_VERSION)
 
-.PHONY: run test setup data viewer-js clean-venv help
+.PHONY: run test test-fast setup data viewer-js clean-venv help
 
 help:
 	@echo "make run    set up .venv if needed and start the app on http://localhost:$(PORT)"
 	@echo "make test   set up .venv if needed and run the whole test suite"
+	@echo "make test-fast  the edit loop: every test but the browser and slow ones (under 2 minutes)"
 	@echo "make data   generate the default data set (ethanol, GFN2-xTB, 2,000 frames) if it is missing"
 
 $(PY):
@@ -55,8 +56,15 @@ data: setup
 run: setup data
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address localhost
 
+# The full rMD17 splits, where the project's data folder sits beside the repository: the few tests
+# marked rmd17_full run then (without it they are deselected; everything else uses tests/data/rmd17).
+export EQUIV_RMD17_FULL ?= $(wildcard $(CURDIR)/../shared/data/rmd17)
+
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""Data sets: rMD17 units and splits on the shared files, the npz format, specs, extended XYZ user
+"""Data sets: rMD17 units and splits on the committed slice (the published protocol on the full files), the npz format, specs, extended XYZ user
 data and its refusals."""
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ from equiv.data import (
     write_extxyz_dataset,
 )
 from equiv.errors import DataError, EquivError
-from tests.conftest import RMD17_DIR
-
-needs_rmd17 = pytest.mark.skipif(not (RMD17_DIR / "rmd17_ethanol_train_01.npz").is_file(),
-                                 reason="shared rMD17 files not present")
+from tests.conftest import RMD17_FULL, RMD17_SLICE
 
 
 def toy(n_frames: int = 12, name: str = "toy") -> DataSet:
@@ -50,12 +47,11 @@ def test_kcal_per_mol_constant_by_hand():
     assert abs(KCAL_PER_MOL_IN_EV / (ase.units.kcal / ase.units.mol) - 1) < 1e-7  # ASE (CODATA 2014) agrees
 
 
-@needs_rmd17
 def test_rmd17_energy_and_force_in_ev_by_hand():
-    raw = np.load(RMD17_DIR / "rmd17_ethanol_train_01.npz")
+    raw = np.load(RMD17_SLICE / "rmd17_ethanol_train_01.npz")
     assert raw["energies"][0] == pytest.approx(-97079.92222178938, abs=1e-8)  # kcal/mol, as stored
     assert raw["forces"][0, 0, 0] == pytest.approx(-17.64730699309182, abs=1e-10)  # kcal/mol/Å
-    ds = load_rmd17("ethanol", "train", data_dir=RMD17_DIR)
+    ds = load_rmd17("ethanol", "train", data_dir=RMD17_SLICE)
     # -97079.92222178938 kcal/mol × 0.0433641042418 eV/(kcal/mol) = -4209.783867 eV
     assert ds.energies[0] == pytest.approx(-4209.783867011602, rel=1e-12)
     # -17.64730699309182 kcal/mol/Å × 0.0433641042418 = -0.76525966 eV/Å
@@ -73,41 +69,43 @@ def test_rmd17_energy_and_force_in_ev_by_hand():
 
 # -- splits ----------------------------------------------------------------------------------
 
-@needs_rmd17
-def test_rmd17_published_protocol_split():
-    s = load_splits("rmd17:ethanol", n_train=950, n_val=50, seed=0, data_dir=RMD17_DIR)
-    assert (len(s.train), len(s.val), len(s.test)) == (950, 50, 1000)
+@pytest.mark.parametrize("folder, n_train, n_val, n_test", [
+    ("slice", 50, 10, 40),
+    pytest.param("full", 950, 50, 1000, marks=pytest.mark.rmd17_full),  # the published protocol
+])
+def test_rmd17_published_protocol_split(folder, n_train, n_val, n_test):
+    data_dir = RMD17_SLICE if folder == "slice" else RMD17_FULL
+    s = load_splits("rmd17:ethanol", n_train=n_train, n_val=n_val, seed=0, data_dir=data_dir)
+    assert (len(s.train), len(s.val), len(s.test)) == (n_train, n_val, n_test)
     assert set(s.info["train_indices"]).isdisjoint(s.info["val_indices"])
-    assert sorted(s.info["train_indices"] + s.info["val_indices"]) == list(range(1000))
+    assert sorted(s.info["train_indices"] + s.info["val_indices"]) == list(range(n_train + n_val))
     # The test set is the split's test file, frame for frame.
-    test_file = load_rmd17("ethanol", "test", data_dir=RMD17_DIR)
+    test_file = load_rmd17("ethanol", "test", data_dir=data_dir)
     np.testing.assert_array_equal(s.test.positions, test_file.positions)
     # No structure is in both the training and the test set.
     train_keys = {p.tobytes() for p in s.train.positions}
     assert not train_keys & {p.tobytes() for p in s.test.positions}
     assert s.train.metadata.split["role"] == "train" and s.test.metadata.split["role"] == "test"
-    assert s.describe()["split"]["n_train"] == 950 and "train_indices" not in s.describe()["split"]
+    assert s.describe()["split"]["n_train"] == n_train and "train_indices" not in s.describe()["split"]
 
 
-@needs_rmd17
 def test_rmd17_splits_are_seeded_nested_and_fixed_validation():
-    a = load_splits("rmd17:ethanol", n_train=50, n_val=20, seed=3, data_dir=RMD17_DIR, n_test=100)
-    b = load_splits("rmd17:ethanol", n_train=200, n_val=20, seed=3, data_dir=RMD17_DIR, n_test=100)
-    c = load_splits("rmd17:ethanol", n_train=50, n_val=20, seed=4, data_dir=RMD17_DIR, n_test=100)
+    a = load_splits("rmd17:ethanol", n_train=20, n_val=10, seed=3, data_dir=RMD17_SLICE, n_test=30)
+    b = load_splits("rmd17:ethanol", n_train=50, n_val=10, seed=3, data_dir=RMD17_SLICE, n_test=30)
+    c = load_splits("rmd17:ethanol", n_train=20, n_val=10, seed=4, data_dir=RMD17_SLICE, n_test=30)
     assert a.info["val_indices"] == b.info["val_indices"]
-    assert b.info["train_indices"][:50] == a.info["train_indices"]
+    assert b.info["train_indices"][:20] == a.info["train_indices"]
     assert a.info["train_indices"] != c.info["train_indices"]
-    assert len(a.test) == 100 and a.info["test_indices"] == b.info["test_indices"]
+    assert len(a.test) == 30 and a.info["test_indices"] == b.info["test_indices"]
 
 
-@needs_rmd17
 def test_too_many_training_structures_is_a_clear_error():
-    with pytest.raises(DataError, match=r"ethanol \(rmd17:ethanol\) has 1000 training structures; asked for 1200"):
-        load_splits("rmd17:ethanol", n_train=1150, n_val=50, data_dir=RMD17_DIR)
+    with pytest.raises(DataError, match=r"ethanol \(rmd17:ethanol\) has 60 training structures; asked for 70"):
+        load_splits("rmd17:ethanol", n_train=60, n_val=10, data_dir=RMD17_SLICE)
     with pytest.raises(DataError, match="at least one"):
-        load_splits("rmd17:ethanol", n_train=0, n_val=50, data_dir=RMD17_DIR)
-    with pytest.raises(DataError, match="has 1000 test structures; asked for 5000"):
-        load_splits("rmd17:ethanol", n_train=10, n_val=5, data_dir=RMD17_DIR, n_test=5000)
+        load_splits("rmd17:ethanol", n_train=0, n_val=10, data_dir=RMD17_SLICE)
+    with pytest.raises(DataError, match="has 40 test structures; asked for 5000"):
+        load_splits("rmd17:ethanol", n_train=10, n_val=5, data_dir=RMD17_SLICE, n_test=5000)
 
 
 def test_single_file_split_holds_out_the_last_quarter():
@@ -261,12 +259,11 @@ def test_errors_are_equiv_errors():
 
 # -- what is available ------------------------------------------------------------------------
 
-@needs_rmd17
 def test_available_datasets(tmp_path):
     write_dataset_npz(toy(40, name="xtb:water"), default_xtb_path("water"))
     write_dataset_npz(toy(8, name="mine"), default_xtb_path("water").parent / "mine.npz")
-    entries = {e.spec: e for e in available_datasets(RMD17_DIR)}
-    assert entries["rmd17:ethanol"].pool_size == 1000 and entries["rmd17:ethanol"].test_size == 1000
+    entries = {e.spec: e for e in available_datasets(RMD17_SLICE)}
+    assert entries["rmd17:ethanol"].pool_size == 60 and entries["rmd17:ethanol"].test_size == 40
     assert entries["xtb:water"].pool_size == 30 and entries["xtb:water"].test_size == 10
     assert any(spec.startswith("file:") and spec.endswith("mine.npz") for spec in entries)
     assert zipfile.is_zipfile(default_xtb_path("water"))

@@ -1,5 +1,5 @@
 """The rMD17 downloader, run on a small archive laid out like the official one (built here from
-the shared split files), served from a file:// URL and from a real local HTTP server. Never the
+the committed slice of the split files, tests/data/rmd17), served from a file:// URL and from a real local HTTP server. Never the
 network."""
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from equiv.cli import main
 from equiv.data import download_rmd17, load_rmd17
 from equiv.data.download import RMD17_ARCHIVE_BYTES, RMD17_ARCHIVE_SHA256
 from equiv.errors import DataError
-from tests.conftest import RMD17_DIR
+from tests.conftest import RMD17_SLICE
 
-pytestmark = pytest.mark.skipif(not (RMD17_DIR / "rmd17_ethanol_train_01.npz").is_file(),
-                                reason="shared rMD17 files not present")
 KEYS = ("nuclear_charges", "coords", "energies", "forces", "old_indices", "old_energies", "old_forces")
 
 
@@ -35,14 +33,14 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    """rmd17/npz_data/rmd17_ethanol.npz: the 2,000 structures of split 01 shuffled into one file;
+    """rmd17/npz_data/rmd17_ethanol.npz: the 60 + 40 structures of split 01 shuffled into one file;
     rmd17/splits/index_{train,test}_01.csv pointing back at them (and a split 02 with the roles
     swapped)."""
     folder = tmp_path_factory.mktemp("archive")
-    train = np.load(RMD17_DIR / "rmd17_ethanol_train_01.npz")
-    test = np.load(RMD17_DIR / "rmd17_ethanol_test_01.npz")
+    train = np.load(RMD17_SLICE / "rmd17_ethanol_train_01.npz")
+    test = np.load(RMD17_SLICE / "rmd17_ethanol_test_01.npz")
     n = len(train["energies"])
-    perm = np.random.default_rng(0).permutation(2 * n)  # full[perm[j]] = combined[j]
+    perm = np.random.default_rng(0).permutation(n + len(test["energies"]))  # full[perm[j]] = combined[j]
     full = {}
     for key in KEYS:
         combined = np.concatenate([train[key], test[key]]) if key != "nuclear_charges" else train[key]
@@ -94,13 +92,13 @@ def test_download_writes_the_split_files_exactly(archive, tmp_path):
                                        "rmd17_ethanol_train_01.npz", "rmd17_ethanol_train_02.npz"]
     assert report["verified_against"] == "the given SHA-256" and report["sha256"] == sha
     for part in ("train", "test"):
-        written, shared = np.load(tmp_path / f"rmd17_ethanol_{part}_01.npz"), np.load(RMD17_DIR / f"rmd17_ethanol_{part}_01.npz")
+        written, shared = np.load(tmp_path / f"rmd17_ethanol_{part}_01.npz"), np.load(RMD17_SLICE / f"rmd17_ethanol_{part}_01.npz")
         assert set(written.files) == set(KEYS)
         for key in KEYS:
             np.testing.assert_array_equal(written[key], shared[key])
     np.testing.assert_array_equal(np.load(tmp_path / "rmd17_ethanol_train_02.npz")["coords"],
-                                  np.load(RMD17_DIR / "rmd17_ethanol_test_01.npz")["coords"])
-    ours, reference = load_rmd17("ethanol", "train", data_dir=tmp_path), load_rmd17("ethanol", "train", data_dir=RMD17_DIR)
+                                  np.load(RMD17_SLICE / "rmd17_ethanol_test_01.npz")["coords"])
+    ours, reference = load_rmd17("ethanol", "train", data_dir=tmp_path), load_rmd17("ethanol", "train", data_dir=RMD17_SLICE)
     np.testing.assert_array_equal(ours.energies, reference.energies)
     assert {p.stage for p in seen} == {"download", "extract", "write"}
     assert seen[0].stage == "download" and max(p.done for p in seen if p.stage == "download") == path.stat().st_size

@@ -198,16 +198,14 @@ def test_cuda_chosen_without_cuda_is_refused_with_the_reason():
 
 
 def test_rmd17_with_a_local_copy_uses_its_sizes_and_an_absolute_folder():
-    from tests.conftest import RMD17_DIR
+    from tests.conftest import RMD17_SLICE
 
-    if not (RMD17_DIR / "rmd17_ethanol_train_01.npz").is_file():
-        pytest.skip("the shared rMD17 files are missing")
-    check = check_request(tiny_request(data_kind="rmd17", n_train=951, n_val=50, data_dir=str(RMD17_DIR)))
-    assert check.problems == ["rMD17 ethanol (PBE/def2-SVP, Christensen & von Lilienfeld 2020) has 1,000 structures "
-                              "for training and validation; 951 + 50 were asked for: use at most 950 training "
-                              "structures with 50 for validation."]
-    ok = check_request(tiny_request(data_kind="rmd17", molecule="salicylic_acid", data_dir=str(RMD17_DIR)))
-    assert ok.ok and ok.config.data == "rmd17:salicylic_acid" and ok.config.data_dir == str(RMD17_DIR.resolve())
+    check = check_request(tiny_request(data_kind="rmd17", n_train=51, n_val=10, data_dir=str(RMD17_SLICE)))
+    assert check.problems == ["rMD17 ethanol (PBE/def2-SVP, Christensen & von Lilienfeld 2020) has 60 structures "
+                              "for training and validation; 51 + 10 were asked for: use at most 50 training "
+                              "structures with 10 for validation."]
+    ok = check_request(tiny_request(data_kind="rmd17", molecule="aspirin", data_dir=str(RMD17_SLICE)))
+    assert ok.ok and ok.config.data == "rmd17:aspirin" and ok.config.data_dir == str(RMD17_SLICE.resolve())
 
 
 def test_one_form_submission_is_one_run_however_often_it_is_clicked():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from equiv.data.rmd17 import load_rmd17, rmd17_split_path
+from equiv.data.rmd17 import load_rmd17
 from equiv.errors import EquivError
 from equiv.graphs import AtomsBatch
 from equiv.models import (
@@ -111,12 +111,10 @@ def test_mlp_is_not_equivariant_untrained(aspirin):
 
 
 def test_mlp_with_rotation_augmentation_still_not_equivariant():
-    from tests.conftest import RMD17_DIR
+    from tests.conftest import RMD17_SLICE
 
-    if not rmd17_split_path("ethanol", "train", 1, RMD17_DIR).is_file():
-        pytest.skip(f"rMD17 ethanol not available in {RMD17_DIR}")
-    data = load_rmd17("ethanol", "train", 1, RMD17_DIR)  # eV, eV/Å
-    z, pos, e, f = data.numbers, data.positions[:64], data.energies[:64], data.forces[:64]
+    data = load_rmd17("ethanol", "train", 1, RMD17_SLICE)  # eV, eV/Å, 60 frames
+    z, pos, e, f = data.numbers, data.positions, data.energies, data.forces
     torch.manual_seed(0)
     model = build_model("mlp", dtype=torch.float64, numbers=z, augment_rotations=True, hidden=(64, 64))
     batch = AtomsBatch.from_arrays([z] * len(pos), list(pos), energy=e - e.mean(), forces=list(f))
@@ -347,10 +345,41 @@ def test_equivariance_cli_json():
 def test_fast_nequip_equals_e3nn_reference(aspirin, overrides):
     # The fast evaluation must compute exactly what the plain e3nn modules compute, same weights.
     fast = small_model("nequip", numbers=aspirin.numbers, **overrides)
-    reference = small_model("nequip", numbers=aspirin.numbers, fast=False, **overrides)
+    reference = small_model("nequip", numbers=aspirin.numbers, **overrides)
+    reference.channel_major = False  # e3nn's own per-path evaluation
     reference.load_state_dict(fast.state_dict())
+    assert fast.channel_major and "fast" not in fast.config.to_dict()
     a, b = run(fast, [aspirin]), run(reference, [aspirin])
     for k in ("energy", "forces", "atom_vectors"):
         assert (a[k] - b[k]).abs().max() <= 1e-12 * max(1.0, b[k].abs().max().item()), k
     for ir in b["features"]:
         assert (a["features"][ir] - b["features"][ir]).abs().max() < 1e-12, ir
+
+
+def test_layout_is_chosen_at_load_not_saved(tmp_path, ethanol):
+    # Checkpoints written before the layout was chosen at build time carry "fast": they still load,
+    # in the channel-major layout, and compute what they computed.
+    model = small_model("nequip", numbers=ethanol.numbers)
+    path = save_checkpoint(model, tmp_path / "new.pt")
+    payload = torch.load(path, weights_only=True)
+    assert "fast" not in payload["config"]
+    payload["config"]["fast"] = False
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt").model
+    assert old.channel_major and "fast" not in old.config.to_dict()
+    assert torch.equal(run(old, [ethanol])["forces"], run(model, [ethanol])["forces"])
+
+
+def test_unknown_e3nn_falls_back_to_its_own_evaluation(monkeypatch, ethanol):
+    import e3nn
+
+    from equiv.models.channel_major import ChannelLayout
+
+    reference = small_model("nequip", numbers=ethanol.numbers)
+    monkeypatch.setattr(e3nn, "__version__", "0.7.0")
+    model = small_model("nequip", numbers=ethanol.numbers)
+    assert reference.channel_major and not model.channel_major
+    assert all(layer.channel_major is None for layer in model.layers)
+    assert (run(model, [ethanol])["forces"] - run(reference, [ethanol])["forces"]).abs().max() < 1e-12
+    with pytest.raises(RuntimeError, match="e3nn 0.6.x internals; e3nn 0.7.0 is installed"):
+        ChannelLayout("4x0e", 4)

@@ -1,4 +1,4 @@
-"""Training on real data (rMD17 files, tiny generated GFN2-xTB sets) with real run stores and real
+"""Training on real data (the committed rMD17 slice, tiny generated GFN2-xTB sets) with real run stores and real
 worker processes: learning, reproducibility, normalisation, EMA and best checkpoints, cancel,
 NaN losses, missing CUDA, the `equiv train` CLI and a killed worker."""
 
@@ -31,17 +31,14 @@ from equiv.training import (
     train,
 )
 from equiv.training.trainer import Trainer
-from tests.conftest import REPO_ROOT, RMD17_DIR, wait_for
-
-pytestmark = pytest.mark.skipif(not (RMD17_DIR / "rmd17_ethanol_train_01.npz").is_file(),
-                                reason="the shared rMD17 files are missing")
+from tests.conftest import REPO_ROOT, RMD17_SLICE, wait_for
 
 TINY_NEQUIP = {"channels": 8, "n_layers": 2, "l_max": 1, "radial_hidden": [16]}
 TINY_GVP = {"scalar_channels": 8, "vector_channels": 4, "n_layers": 1}
 
 
 def tiny(**changes) -> TrainConfig:
-    base = dict(model="nequip", model_options=TINY_NEQUIP, data="rmd17:ethanol", data_dir=str(RMD17_DIR),
+    base = dict(model="nequip", model_options=TINY_NEQUIP, data="rmd17:ethanol", data_dir=str(RMD17_SLICE),
                 n_train=20, n_val=10, n_test=20, epochs=2, device="cpu")
     return TrainConfig(**{**base, **changes})
 
@@ -68,7 +65,7 @@ def test_species_shift_least_squares_by_hand():
 
 
 def test_batches_match_the_radius_graph_and_the_model_on_separate_molecules():
-    splits = load_splits("rmd17:aspirin", 8, 2, data_dir=RMD17_DIR)
+    splits = load_splits("rmd17:aspirin", 8, 2, data_dir=RMD17_SLICE)
     frames = FrameTensors(splits.train, r_max=4.0, dtype=torch.float64)
     pick = torch.tensor([5, 0, 3])
     batch = frames.batch(pick)
@@ -115,11 +112,11 @@ def test_config_checks_and_round_trip():
 # -- training ----------------------------------------------------------------------------------
 
 def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
-    cfg = tiny(n_train=40, epochs=8, n_test=50)
+    cfg = tiny(n_train=40, epochs=8, n_test=40)
     epochs = []
     result = train(cfg, TrainHooks(on_epoch=epochs.append), checkpoint_path=tmp_path / "best.pt")
     first, last = epochs[0].val["force_mae_mev_per_a"], result.best_val["force_mae_mev_per_a"]
-    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_DIR, n_test=cfg.n_test)
+    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_SLICE, n_test=cfg.n_test)
     zero_predictor = 1000 * np.abs(splits.val.forces).mean()  # meV/Å
     assert last < 0.7 * first, (first, last)
     assert last < 0.7 * zero_predictor, (zero_predictor, last)
@@ -132,7 +129,7 @@ def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
     assert 700 < result.test["force_mae_zero_mev_per_a"] < 1000
     assert result.summary()["force_mae_zero_mev_per_a"] == result.test["force_mae_zero_mev_per_a"]
     assert result.dataset["level_of_theory"] == "PBE/def2-SVP" and result.dataset["units"]["forces"] == "eV/Å"
-    assert result.dataset["split"]["n_test"] == 50
+    assert result.dataset["split"]["n_test"] == 40
     # The normalisation is the training set's: force RMS and least-squares shifts that give its mean.
     norm = result.normalization
     assert norm["energy_scale_ev"] == pytest.approx(np.sqrt(np.mean(splits.train.forces**2)), rel=1e-12)
@@ -181,7 +178,7 @@ def test_best_checkpoint_holds_the_best_ema_weights(tmp_path):
     ema_state, raw_state = loaded.model.state_dict(), trainer.model.state_dict()
     assert any(not torch.equal(ema_state[k], raw_state[k]) for k in raw_state)
     # … and they reproduce the best validation errors and the test errors.
-    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_DIR, n_test=30)
+    splits = load_splits(cfg.data, cfg.n_train, cfg.n_val, cfg.seed, RMD17_SLICE, n_test=30)
     for part, expected in ((splits.val, result.best_val), (splits.test, result.test)):
         batch = FrameTensors(part, r_max=5.0).batch(torch.arange(part.n_frames))
         out = loaded.model(batch)
@@ -245,17 +242,17 @@ def test_nan_loss_fails_the_run_with_the_reason():
 
 def test_too_many_structures_fail_the_run_with_the_reason():
     store = RunStore()
-    run = create_train_run(tiny(n_train=990, n_val=20), store)
-    with pytest.raises(Exception, match="has 1000 training structures; asked for 1010"):
+    run = create_train_run(tiny(n_train=50, n_val=20), store)
+    with pytest.raises(Exception, match="has 60 training structures; asked for 70"):
         execute_run(run.id, store)
-    assert "asked for 1010" in store.get(run.id).error
+    assert "asked for 70" in store.get(run.id).error
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
 def test_cuda_asked_for_but_absent_is_a_clear_error_and_a_failed_record(capsys):
     with pytest.raises(TrainingError, match="cuda was asked for, but this PyTorch build has no CUDA support"):
         create_train_run(tiny(device="cuda"))
-    argv = ["train", "--model", "gvp", "--data", "rmd17:ethanol", "--data-dir", str(RMD17_DIR), "--n-train", "5",
+    argv = ["train", "--model", "gvp", "--data", "rmd17:ethanol", "--data-dir", str(RMD17_SLICE), "--n-train", "5",
             "--device", "cuda", "--json"]
     assert main(argv) == 2
     error = json.loads(capsys.readouterr().out)["error"]
@@ -272,7 +269,7 @@ def test_cuda_asked_for_but_absent_is_a_clear_error_and_a_failed_record(capsys):
 def test_equiv_train_json_on_a_tiny_rmd17_run():
     r = subprocess.run(
         [sys.executable, "-m", "equiv", "train", "--model", "nequip", "--data", "rmd17:ethanol", "--data-dir",
-         str(RMD17_DIR), "--n-train", "10", "--n-val", "5", "--n-test", "20", "--epochs", "2", "--channels", "8",
+         str(RMD17_SLICE), "--n-train", "10", "--n-val", "5", "--n-test", "20", "--epochs", "2", "--channels", "8",
          "--layers", "1", "--model-option", "l_max=1", "--model-option", "radial_hidden=[16]", "--json"],
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert r.returncode == 0, r.stderr
@@ -292,7 +289,7 @@ def test_equiv_train_json_on_a_tiny_rmd17_run():
 
 
 def test_equiv_train_text_output(capsys):
-    argv = ["train", "--model", "gvp", "--data", "rmd17:ethanol", "--data-dir", str(RMD17_DIR), "--n-train", "10",
+    argv = ["train", "--model", "gvp", "--data", "rmd17:ethanol", "--data-dir", str(RMD17_SLICE), "--n-train", "10",
             "--n-val", "5", "--n-test", "10", "--epochs", "2", "--layers", "1", "--channels", "8"]
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -307,7 +304,7 @@ def test_equiv_train_text_output(capsys):
 
 def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
     store = RunStore()
-    runs = [create_train_run(tiny(model="gvp", model_options=TINY_GVP, n_train=100, epochs=10_000), store)
+    runs = [create_train_run(tiny(model="gvp", model_options=TINY_GVP, n_train=50, epochs=10_000), store)
             for _ in range(2)]
     procs = [subprocess.Popen([sys.executable, "-m", "equiv.training.worker", str(run.id)], cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for run in runs]

@@ -1,12 +1,11 @@
 """What the training lab and the runs page compute, without Streamlit: learning curves and their
 log-log slopes, progress and ETA, the run tables and exports, the results table beside the
-published numbers (checked against /work/shared/REFERENCE.md), and the figures."""
+published numbers (checked against tables copied from the papers), and the figures."""
 
 from __future__ import annotations
 
 import io
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,8 @@ from equiv.views.training_figures import curves_figure, learning_curve_figure, l
 from tests.conftest import REPO_ROOT
 from tests.jobs_tools import finished_run
 
-REFERENCE = REPO_ROOT.parent / "shared" / "REFERENCE.md"
+#: Published numbers (facts, CC0) copied from the papers, to check equiv.training.published against.
+PUBLISHED_TABLES = REPO_ROOT / "tests" / "data" / "published_rmd17.json"
 
 
 # -- slopes ----------------------------------------------------------------------------------------
@@ -151,20 +151,8 @@ def test_run_table_and_exports():
     assert overlay_figure([("run 1", "gvp", epochs), ("run 2", "mlp", epochs)]).to_dict()["data"][0]["name"] == "run 1"
 
 
-def _reference_table() -> dict[str, dict[str, tuple[float, float]]]:
-    """The rMD17 table of REFERENCE.md: molecule → {model: (energy, force)}."""
-    text = REFERENCE.read_text()
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"\| ([a-z ]+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \|", line)
-        if m:
-            v = [float(x) for x in m.groups()[1:]]
-            out[m.group(1).replace(" ", "_")] = {"MACE": (v[0], v[1]), "Allegro": (v[2], v[3]), "NequIP (l=3)": (v[4], v[5])}
-    return out
-
-
 def test_published_numbers_match_the_reference_notes():
-    # A few cells by hand (so the test means something without the notes)...
+    # A few cells by hand (so the test means something on its own)...
     assert published("aspirin", "MACE", "rMD17", 1000).force_mae_mev_per_a == 6.6
     assert published("benzene", "NequIP (l=3)", "rMD17", 1000).energy_mae_mev == 0.04
     assert published("ethanol", "NequIP (l=3)", "rMD17", 50).force_mae_mev_per_a == 40.2
@@ -172,30 +160,20 @@ def test_published_numbers_match_the_reference_notes():
     assert published("water", "MACE", "rMD17", 1000) is None
     assert {p.level_of_theory for p in PUBLISHED if p.dataset == "rMD17"} == {DATASET_LEVELS["rMD17"]}
     assert len(PUBLISHED) == 30 + 4 + 7 and all(p.source for p in PUBLISHED)
-    if not REFERENCE.is_file():
-        pytest.skip("the shared REFERENCE.md is missing")
-    # ...and every number against the notes.
-    table = _reference_table()
-    assert len(table) == 10
-    for molecule, cells in table.items():
-        for model, (e, f) in cells.items():
-            cell = published(molecule, model, "rMD17", 1000)
-            assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (e, f), (molecule, model)
-    text = REFERENCE.read_text()
-    fifty = re.search(r"With 50 training structures: (.*?)\n\n", text, re.S).group(1)
-    found = re.findall(r"(aspirin|ethanol) NequIP (\d+\.\d+) / (\d+\.\d+),\s+MACE (\d+\.\d+) / (\d+\.\d+)", fifty)
-    assert len(found) == 2
-    for molecule, ne, nf, me, mf in found:
-        assert published(molecule, "NequIP (l=3)", "rMD17", 50).force_mae_mev_per_a == float(nf)
-        assert published(molecule, "NequIP (l=3)", "rMD17", 50).energy_mae_mev == float(ne)
-        assert published(molecule, "MACE", "rMD17", 50).energy_mae_mev == float(me)
-        assert published(molecule, "MACE", "rMD17", 50).force_mae_mev_per_a == float(mf)
-    md17 = re.search(r"Original MD17 \(the seminar's table, NequIP l=3\): (.*?)\.\s*Other", text, re.S).group(1)
-    pairs = re.findall(r"([a-z]+(?: acid)?) ([\d.]+) / ([\d.]+)", md17)
-    assert len(pairs) == 7
-    for name, e, f in pairs:
-        cell = published(name.replace(" ", "_"), "NequIP (l=3)", "MD17", 1000)
-        assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (float(e), float(f)), name
+    # ...and every number against the tables copied from the papers into tests/data.
+    tables = json.loads(PUBLISHED_TABLES.read_text())
+    checked = 0
+    for table, dataset, n_train in [("rmd17_1000", "rMD17", 1000), ("rmd17_50", "rMD17", 50)]:
+        for molecule, cells in tables[table]["values"].items():
+            for model, (e, f) in cells.items():
+                cell = published(molecule, model, dataset, n_train)
+                assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (e, f), (molecule, model, n_train)
+                checked += 1
+    for molecule, (e, f) in tables["md17_1000"]["values"].items():
+        cell = published(molecule, "NequIP (l=3)", "MD17", 1000)
+        assert (cell.energy_mae_mev, cell.force_mae_mev_per_a) == (e, f), molecule
+        checked += 1
+    assert checked == len(PUBLISHED) == 30 + 4 + 7
 
 
 def test_results_cells_average_only_runs_that_differ_in_seed():

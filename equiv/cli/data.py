@@ -94,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    bar = None if args.json else ProgressBar("rMD17", unit="MB", scale=1e-6)
+    bar = None if args.json else ProgressBar("rMD17", unit="B", byte_units=True)
     files_bar = None
 
     def progress(p) -> None:

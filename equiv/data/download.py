@@ -7,33 +7,35 @@ and ``rmd17/splits/index_<train|test>_<NN>.csv`` (five 1,000 / 1,000 index sets)
 module writes ``rmd17_<molecule>_<train|test>_<NN>.npz`` (the same keys, the indexed frames), the
 layout :mod:`equiv.data.rmd17` reads.
 
-Checksums: the archive is checked against its size, SHA-256 and MD5 as recorded below. figshare
-lists an MD5 for each file; these values come from public records of that metadata (a project note
-giving size, MD5 and SHA-256 of figshare file 23950376, and the load-atoms package's SHA-256 prefix
-``cddeea2ec2c4``, which agrees). They could not be re-checked against figshare from the machine
-this was written on (no internet); a mismatch stops with both digests shown, and ``--sha256``
-accepts another digest for a different archive.
+Downloads go through pooch (``pooch.retrieve`` with its HTTP downloader): the archive streams into
+a temporary file that becomes ``rmd17.tar.bz2`` only when its SHA-256 is the expected one, else it
+is deleted. An archive given by path (``--archive``, or a ``file://`` URL, which pooch does not
+fetch) is checked with ``pooch.file_hash``. The expected SHA-256 and size come from public records
+of figshare's metadata for file 23950376 (a project note giving size, MD5 and SHA-256, and the
+load-atoms package's SHA-256 prefix ``cddeea2ec2c4``, which agrees); they could not be re-checked
+against figshare from the machine this was written on (no internet). A mismatch stops with both
+digests shown, and ``--sha256`` accepts another digest for a different archive.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import re
 import shutil
-import socket
 import tarfile
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import pooch
+import requests
 
 from equiv.data.npzfile import atomic_write_bytes
 from equiv.data.rmd17 import RMD17_MOLECULES, rmd17_data_dir
@@ -44,7 +46,6 @@ __all__ = [
     "RMD17_ARCHIVE_NAME",
     "RMD17_ARCHIVE_BYTES",
     "RMD17_ARCHIVE_SHA256",
-    "RMD17_ARCHIVE_MD5",
     "DownloadProgress",
     "download_rmd17",
 ]
@@ -57,7 +58,6 @@ RMD17_URLS = (
 RMD17_ARCHIVE_NAME = "rmd17.tar.bz2"
 RMD17_ARCHIVE_BYTES = 1_066_301_513
 RMD17_ARCHIVE_SHA256 = "cddeea2ec2c4b22a9de16a9a65a3eeedac5b29da9c99c20bbff0153912bf922b"
-RMD17_ARCHIVE_MD5 = "cb1a927628d96f2e966025da4fb63d18"
 _NPZ = re.compile(r"(?:^|/)npz_data/rmd17_([a-z]+)\.npz$")
 _CSV = re.compile(r"(?:^|/)splits/index_(train|test)_(\d\d)\.csv$")
 _CHUNK = 1 << 20
@@ -82,62 +82,74 @@ def _report(progress: Progress | None, *args) -> None:
         progress(DownloadProgress(*args))
 
 
-def _hashes(path: Path) -> tuple[str, str, int]:
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size
+class _PoochProgress:
+    """The progress-bar object pooch's HTTP downloader drives (``total``, ``update``, ``reset``,
+    ``close``), reporting bytes to a :data:`Progress` callback."""
+
+    def __init__(self, progress: Progress, url: str):
+        self.progress, self.url, self.total, self.done = progress, url, 0, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        _report(self.progress, "download", min(self.done, self.total) if self.total else self.done, self.total, self.url)
+
+    def reset(self) -> None:
+        self.done = 0
+
+    def close(self) -> None:
+        pass
 
 
-def _fetch(url: str, dest: Path, timeout: float, progress: Progress | None) -> tuple[str, str, int]:
-    """Stream ``url`` into ``dest``; returns (sha256, md5, bytes)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "equiv (rMD17 downloader)"})
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0)
-        _report(progress, "download", 0, total, url)
-        for chunk in iter(lambda: response.read(_CHUNK), b""):
-            out.write(chunk)
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-            _report(progress, "download", size, total, url)
-    return sha.hexdigest(), md5.hexdigest(), size
+def _download(urls: Sequence[str], folder: Path, expected_sha256: str, timeout: float,
+              progress: Progress | None) -> tuple[Path, str]:
+    """``(archive, url)`` from the first of ``urls`` that answers: downloaded by pooch into
+    ``folder`` and kept only if its SHA-256 is ``expected_sha256``; for a ``file://`` URL (which
+    pooch does not fetch) that file itself, unchecked."""
+    reasons = []
+    for url in urls:
+        if url.startswith("file:"):
+            return Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)), url
+        downloader = pooch.HTTPDownloader(progressbar=_PoochProgress(progress, url) if progress else False,
+                                          chunk_size=_CHUNK, timeout=timeout,
+                                          headers={"User-Agent": "equiv (rMD17 downloader)"})
+        try:
+            return Path(pooch.retrieve(url, known_hash=f"sha256:{expected_sha256}", fname=RMD17_ARCHIVE_NAME,
+                                       path=folder, downloader=downloader)), url
+        except ValueError as exc:  # pooch's hash mismatch (it has deleted the download)
+            raise DataError(f"checksum mismatch for {url} (not the official rmd17.tar.bz2 of {RMD17_ARCHIVE_BYTES} "
+                            f"bytes, or damaged): {exc} Download again, or pass --sha256 for another archive") from None
+        except (requests.RequestException, OSError) as exc:
+            reasons.append(f"{url}: {_why(exc)}")
+    raise DataError(
+        "could not download rMD17 (" + "; ".join(reasons) + "). Without network, download "
+        f"{RMD17_URLS[0]} (rmd17.tar.bz2, figshare article 12672038, about 1 GB) elsewhere and run "
+        f"`equiv data download rmd17 --archive PATH`, or copy the rmd17_<molecule>_<train|test>_<NN>.npz "
+        f"files into {folder.parent}")
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        reason = exc.reason
-        if isinstance(reason, socket.gaierror):
-            return "the host name could not be resolved (no network?)"
-        return str(reason)
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}"
+    if isinstance(exc, requests.Timeout):
         return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect (no network?)"
     return str(exc) or type(exc).__name__
 
 
-def _verify(sha: str, md5: str, size: int, expected_sha256: str | None, source: str) -> str:
-    """Check digests; returns what they were checked against."""
+def _verify(path: Path, expected_sha256: str | None, source: str) -> tuple[str, str]:
+    """Check a local archive's SHA-256 (and size, for the official one); returns (digest, what it was checked against)."""
+    sha = pooch.file_hash(str(path), alg="sha256")
     if expected_sha256 is not None:
         if sha != expected_sha256.lower():
             raise DataError(f"checksum mismatch for {source}: SHA-256 {sha}, expected {expected_sha256.lower()} (given)")
-        return "the given SHA-256"
-    problems = []
-    if size != RMD17_ARCHIVE_BYTES:
-        problems.append(f"{size} bytes, expected {RMD17_ARCHIVE_BYTES}")
-    if sha != RMD17_ARCHIVE_SHA256:
-        problems.append(f"SHA-256 {sha}, expected {RMD17_ARCHIVE_SHA256}")
-    if md5 != RMD17_ARCHIVE_MD5:
-        problems.append(f"MD5 {md5}, expected {RMD17_ARCHIVE_MD5}")
-    if problems:
-        raise DataError(f"checksum mismatch for {source} (not the official rmd17.tar.bz2, or damaged): "
-                        + "; ".join(problems) + ". Delete it and download again, or pass --sha256 for another archive")
-    return "the official size, SHA-256 and MD5"
+        return sha, "the given SHA-256"
+    size = path.stat().st_size
+    if sha != RMD17_ARCHIVE_SHA256 or size != RMD17_ARCHIVE_BYTES:
+        raise DataError(f"checksum mismatch for {source} (not the official rmd17.tar.bz2, or damaged): {size} bytes, "
+                        f"expected {RMD17_ARCHIVE_BYTES}; SHA-256 {sha}, expected {RMD17_ARCHIVE_SHA256}. Delete it and "
+                        "download again, or pass --sha256 for another archive")
+    return sha, "the official size and SHA-256"
 
 
 def _extract(archive: Path, raw_dir: Path, progress: Progress | None) -> tuple[dict[str, Path], dict[tuple[str, int], Path]]:
@@ -241,8 +253,8 @@ def download_rmd17(
         urls: where to download from, tried in order (default :data:`RMD17_URLS`); ``file://``
             URLs work too.
         archive: an already downloaded ``rmd17.tar.bz2`` to use instead (never deleted).
-        sha256: expected SHA-256 of a different archive; by default the official size, SHA-256
-            and MD5 are checked.
+        sha256: expected SHA-256 of a different archive; by default the official SHA-256 (and,
+            for a local archive, size) are checked.
         keep_raw: keep the downloaded archive and the extracted full npz files (about 2 GB) under
             ``<data_dir>/raw``.
         progress: called with :class:`DownloadProgress` while downloading, extracting and writing.
@@ -258,42 +270,24 @@ def download_rmd17(
         work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot write to {target} ({exc.strerror}); choose another folder with --data-dir") from None
-    used_url = None
     try:
         if archive is not None:
             path = Path(archive).expanduser()
-            if not path.is_file():
-                raise DataError(f"no archive at {path}")
-            sha, md5, size = _hashes(path)
             source = str(path)
         else:
-            path = work / RMD17_ARCHIVE_NAME
-            reasons = []
-            for url in urls or RMD17_URLS:
-                try:
-                    sha, md5, size = _fetch(url, path, timeout_s, progress)
-                    used_url = url
-                    break
-                except (urllib.error.URLError, OSError, ValueError) as exc:
-                    path.unlink(missing_ok=True)
-                    reasons.append(f"{url}: {_why(exc)}")
-            else:
-                raise DataError(
-                    "could not download rMD17 (" + "; ".join(reasons) + "). Without network, download "
-                    f"{RMD17_URLS[0]} (rmd17.tar.bz2, figshare article 12672038, about 1 GB) elsewhere and run "
-                    f"`equiv data download rmd17 --archive PATH`, or copy the rmd17_<molecule>_<train|test>_<NN>.npz "
-                    f"files into {target}")
-            source = used_url
-        try:
-            checked = _verify(sha, md5, size, sha256, source)
-        except DataError:
-            if archive is None:
-                path.unlink(missing_ok=True)
-            raise
+            path, source = _download(urls or RMD17_URLS, work, (sha256 or RMD17_ARCHIVE_SHA256).lower(), timeout_s, progress)
+        downloaded = path.resolve().parent == work.resolve()
+        if downloaded:  # downloaded, and checked, by pooch
+            sha, checked = (sha256 or RMD17_ARCHIVE_SHA256).lower(), "the given SHA-256" if sha256 else "the official SHA-256"
+        else:  # the user's own file: checked here, never deleted
+            if not path.is_file():
+                raise DataError(f"no archive at {path}")
+            _report(progress, "download", path.stat().st_size, path.stat().st_size, source)
+            sha, checked = _verify(path, sha256, source)
         npz, csvs = _extract(path, work / "raw", progress)
         written, skipped = _write_splits(npz, csvs, target, progress)
         report = {
-            "data_dir": str(target), "source": source, "bytes": size, "sha256": sha, "md5": md5,
+            "data_dir": str(target), "source": source, "bytes": path.stat().st_size, "sha256": sha,
             "verified_against": checked, "files": written, "skipped": skipped,
             "molecules": sorted(npz), "splits": sorted({int(f[-6:-4]) for f in written}),
         }
@@ -302,7 +296,7 @@ def download_rmd17(
             raw = target / "raw"
             shutil.rmtree(raw, ignore_errors=True)
             (work / "raw").rename(raw)
-            if archive is None:
+            if downloaded:  # not the user's own file
                 path.rename(raw / RMD17_ARCHIVE_NAME)
         report["seconds"] = round(time.perf_counter() - t0, 1)
         return report

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, TypedDict
 
 import torch
 from ase.data import chemical_symbols
@@ -34,7 +34,22 @@ __all__ = ["ModelConfig", "EnergyModel", "ModelOutput", "DEFAULT_SPECIES"]
 #: H, C, N, O: every molecule of the built-in library.
 DEFAULT_SPECIES: tuple[int, ...] = (1, 6, 7, 8)
 
-ModelOutput = dict[str, Any]
+
+class _RequiredOutput(TypedDict):
+    """The keys of :class:`ModelOutput` that are always there."""
+
+    energy: torch.Tensor  # [n_graphs] eV
+    atom_energies: torch.Tensor  # [n_atoms] eV
+    atom_vectors: torch.Tensor  # [n_atoms, 3] a direct l = 1 readout (not a gradient)
+    molecule_vector: torch.Tensor  # [n_graphs, 3] Σ_i atom_vectors
+    features: dict[str, torch.Tensor]  # irrep label ("0e", "1o", ...) → [n_atoms, mul, 2l+1]
+
+
+class ModelOutput(_RequiredOutput, total=False):
+    """What every model returns: a plain dict, typed (shape and unit beside each key; the module
+    docstring says what they mean). ``forces`` is there only with ``compute_forces``."""
+
+    forces: torch.Tensor  # [n_atoms, 3] eV/Å = −∂E/∂r
 
 
 @dataclass(frozen=True)

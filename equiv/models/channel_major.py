@@ -13,9 +13,16 @@ each. Then
 * the "uvu" tensor product with per-edge weights is one batched matmul over edges,
 * the gate is a handful of gathers and activations.
 
-Each class here *evaluates an existing e3nn module with that module's own weights*: parameters,
-normalisation constants and checkpoints are e3nn's; only the order of operations changes. Tests
-compare every output with the plain e3nn evaluation (1e-12 in float64).
+Each class here *evaluates an existing e3nn module with that module's own weights*, called like
+that module (``linear(x, weight)``, ``tp(x, y, weight)``, ``gate(x)``): parameters, normalisation
+constants and checkpoints are e3nn's; only the order of operations changes. Tests compare every
+output with the plain e3nn evaluation (1e-12 in float64).
+
+The classes read e3nn internals (``Instruction.path_weight`` and ``path_shape``, the order of a
+``Linear``'s flat weights, ``Gate.sc`` and its activations, the ``1/√(2l+1)`` of a tensor product
+with a scalar second input). They are written against e3nn 0.6: :func:`e3nn_internals_known` says
+whether the installed e3nn is that series; elsewhere NequIP falls back to e3nn's own evaluation and
+building these classes raises a clear error.
 
 Example:
     >>> import torch
@@ -34,8 +41,9 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
+import e3nn
 import torch
 from e3nn import o3
 from torch import nn
@@ -47,7 +55,69 @@ __all__ = [
     "ChannelMajorTensorProduct",
     "ChannelMajorGate",
     "channel_major_supported",
+    "e3nn_internals_known",
 ]
+
+#: The e3nn series whose internals this module reads.
+E3NN_SERIES = "0.6."
+
+
+def e3nn_internals_known() -> bool:
+    """Whether the installed e3nn is the series these classes were written against."""
+    return e3nn.__version__.startswith(E3NN_SERIES)
+
+
+def _require_known_e3nn() -> None:
+    if not e3nn_internals_known():
+        raise RuntimeError(f"the channel-major layout reads e3nn {E3NN_SERIES}x internals; e3nn {e3nn.__version__} "
+                           "is installed: use e3nn's own evaluation (NequIP does so by itself)")
+
+
+class Column(NamedTuple):
+    """A column of a channel-major layout: channel group ``group`` of irrep block ``block``, component ``m``."""
+
+    block: int
+    group: int
+    m: int
+    ir: o3.Irrep
+
+
+class ChannelGroup(NamedTuple):
+    """C consecutive channels of an irrep block: the block, and the group's number in it."""
+
+    block: int
+    group: int
+
+
+class TypeSlice(NamedTuple):
+    """An irrep type's first column in a layout and its number of channel groups."""
+
+    start: int
+    groups: int
+
+
+class _TypePlan(NamedTuple):
+    """An output irrep type of a linear map: input columns from ``start`` (``k`` groups; −1: no
+    input of that type), ``d`` components, ``j`` output groups, weights ``[offset, offset + size)``."""
+
+    start: int
+    k: int
+    d: int
+    j: int
+    offset: int
+    size: int
+
+
+class _GroupPair(NamedTuple):
+    """Two channel groups joined by a path: the type's weight offset and output group count ``j``,
+    input group ``gi`` (group ``q`` of its block), output group ``go`` (group ``qo`` of its block)."""
+
+    offset: int
+    j: int
+    gi: int
+    q: int
+    go: int
+    qo: int
 
 
 def channel_major_supported(irreps: o3.Irreps, C: int) -> bool:
@@ -67,24 +137,25 @@ class ChannelLayout(nn.Module):
 
     def __init__(self, irreps: o3.Irreps | str, C: int):
         super().__init__()
+        _require_known_e3nn()
         self.irreps = o3.Irreps(irreps)
         self.C = C
         if not channel_major_supported(self.irreps, C):
             raise ValueError(f"{self.irreps}: every multiplicity must be a multiple of {C}")
         self.types: list[o3.Irrep] = []
-        groups: dict[o3.Irrep, list[tuple[int, int]]] = {}
+        groups: dict[o3.Irrep, list[ChannelGroup]] = {}
         for b, (mul, ir) in enumerate(self.irreps):
             if ir not in groups:
                 self.types.append(ir)
                 groups[ir] = []
-            groups[ir] += [(b, q) for q in range(mul // C)]
-        self.groups = groups  # type → [(block, channel group)]
-        columns: list[tuple[int, int, int, o3.Irrep]] = []
+            groups[ir] += [ChannelGroup(b, q) for q in range(mul // C)]
+        self.groups = groups  # type → its channel groups
+        columns: list[Column] = []
         self.type_start: dict[o3.Irrep, int] = {}
         for ir in self.types:
             self.type_start[ir] = len(columns)
             for m in range(ir.dim):
-                columns += [(b, q, m, ir) for b, q in groups[ir]]
+                columns += [Column(b, q, m, ir) for b, q in groups[ir]]
         self.columns = columns
         self.D = len(columns)
         self._column_lookup = {(b, q, m): k for k, (b, q, m, _) in enumerate(columns)}
@@ -109,9 +180,9 @@ class ChannelLayout(nn.Module):
         """Column of block b, channel group q, component m."""
         return self._column_lookup[(b, q, m)]
 
-    def type_slice(self, ir: o3.Irrep) -> tuple[int, int]:
-        """``(start, k)``: first column and number of channel groups of irrep type ``ir``."""
-        return self.type_start[ir], len(self.groups[ir])
+    def type_slice(self, ir: o3.Irrep) -> TypeSlice:
+        """First column and number of channel groups of irrep type ``ir``."""
+        return TypeSlice(self.type_start[ir], len(self.groups[ir]))
 
 
 class _PerTypeMap(nn.Module):
@@ -121,20 +192,21 @@ class _PerTypeMap(nn.Module):
 
     def _setup(self, lay_in: ChannelLayout, lay_out: ChannelLayout, S: int = 1) -> None:
         self.C, self.S = lay_in.C, S
-        self.plan: list[tuple[int, int, int, int, int, int]] = []  # per output type: (start, k, d, j, offset, size)
+        self.plan: list[_TypePlan] = []  # per output type
         offset = 0
         for ir in lay_out.types:
             j = len(lay_out.groups[ir])
             if ir not in lay_in.groups:
-                self.plan.append((-1, 0, ir.dim, j, offset, 0))
+                self.plan.append(_TypePlan(-1, 0, ir.dim, j, offset, 0))
                 continue
             start, k = lay_in.type_slice(ir)
             size = k * self.C * S * j * self.C
-            self.plan.append((start, k, ir.dim, j, offset, size))
+            self.plan.append(_TypePlan(start, k, ir.dim, j, offset, size))
             offset += size
         self.weight_entries = offset
 
     def _weight_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Empty ``(index, scale)`` tables: weight-table entry → flat e3nn weight index and factor."""
         return (
             torch.full((self.weight_entries,), -1, dtype=torch.long),
             torch.zeros(self.weight_entries, dtype=torch.float64),
@@ -142,19 +214,17 @@ class _PerTypeMap(nn.Module):
 
     def _group_pairs(
         self, lay_in: ChannelLayout, lay_out: ChannelLayout, i_in: int, i_out: int
-    ) -> Iterator[tuple[int, int, int, int, int, int]]:
-        """For a path from input block ``i_in`` to output block ``i_out`` (same irrep type):
-        ``(offset, j, gi, q, go, qo)`` for every pair of their channel groups — the offset and
-        group count j of the type's weight block in the tables, input group gi (channel group q
-        of block i_in) and output group go (channel group qo of block i_out)."""
+    ) -> Iterator[_GroupPair]:
+        """For a path from input block ``i_in`` to output block ``i_out`` (same irrep type): every
+        pair of their channel groups."""
         ir = lay_in.irreps[i_in].ir
-        _, _, _, j, offset, _ = self.plan[lay_out.types.index(ir)]
+        plan = self.plan[lay_out.types.index(ir)]
         for gi, (b, q) in enumerate(lay_in.groups[ir]):
             if b != i_in:
                 continue
             for go, (bo, qo) in enumerate(lay_out.groups[ir]):
                 if bo == i_out:
-                    yield offset, j, gi, q, go, qo
+                    yield _GroupPair(plan.offset, plan.j, gi, q, go, qo)
 
     def _register_weights(self, widx: torch.Tensor, wscale: torch.Tensor, numel: int) -> None:
         widx = torch.where(widx < 0, torch.full_like(widx, numel), widx)
@@ -245,8 +315,8 @@ class ChannelMajorSpeciesLinear(_PerTypeMap):
             offset += mul_in * S * mul_out
         self._register_weights(widx, wscale, fctp.weight_numel)
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
-        """``x [n, D_in, C]``, flat ``weight``, ``one_hot [n, S]`` → ``[n, D_out, C]``."""
+    def forward(self, x: torch.Tensor, one_hot: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``x [n, D_in, C]``, ``one_hot [n, S]``, flat ``weight`` → ``[n, D_out, C]``."""
         return torch.cat(self._products(x, weight, one_hot), dim=1)
 
 
@@ -342,7 +412,7 @@ class ChannelMajorGate(nn.Module):
         # Output columns: scalars then gated, which must be the layout of gate.irreps_out.
         expected = [ir for mul, ir in gate.irreps_scalars for _ in range(mul // C) for _ in range(ir.dim)]
         expected += [ir for mul, ir in gate.irreps_gated for _ in range(mul // C) for _ in range(ir.dim)]
-        if [c[3] for c in lay_out.columns] != expected:
+        if [c.ir for c in lay_out.columns] != expected:
             raise ValueError("the output layout does not match the gate's irreps_out")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -45,6 +45,7 @@ from equiv.models.channel_major import (
     ChannelMajorSpeciesLinear,
     ChannelMajorTensorProduct,
     channel_major_supported,
+    e3nn_internals_known,
 )
 from equiv.models.radial import RadialEmbedding
 from equiv.o3 import l1_to_vector, uvu_paths
@@ -71,7 +72,11 @@ _ACT = {1: F.silu, -1: torch.tanh}
 
 
 class Interaction(nn.Module):
-    """One NequIP layer: convolution, self-connection and gate (see module docstring)."""
+    """One NequIP layer: convolution, self-connection and gate (see module docstring).
+
+    ``channel_major`` evaluates the same e3nn modules, with their own weights, on channel-major
+    features (:mod:`equiv.models.channel_major`); ``None`` where this layer's irreps do not allow it.
+    """
 
     def __init__(
         self,
@@ -83,7 +88,6 @@ class Interaction(nn.Module):
         radial_hidden: tuple[int, ...],
         avg_num_neighbors: float,
         resnet: bool,
-        fast: bool = True,
     ):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -114,7 +118,7 @@ class Interaction(nn.Module):
         self.self_connection = o3.FullyConnectedTensorProduct(self.irreps_in, f"{n_species}x0e", conv_out)
         self.inv_sqrt_neighbors = 1.0 / math.sqrt(avg_num_neighbors)
         self.resnet = resnet and self.irreps_in == self.irreps_out
-        self.fast = _FastInteraction(self) if fast and _FastInteraction.supports(self) else None
+        self.channel_major = _ChannelMajorInteraction(self) if _ChannelMajorInteraction.supports(self) else None
 
     def forward(
         self,
@@ -124,44 +128,27 @@ class Interaction(nn.Module):
         edge_sh: torch.Tensor,
         edge_radial: torch.Tensor,
     ) -> torch.Tensor:
-        """e3nn evaluation: features ``h [n_atoms, irreps_in.dim]`` → ``[n_atoms, irreps_out.dim]``."""
+        """Features ``h`` in either layout, e3nn's ``[n_atoms, irreps_in.dim]`` or channel-major
+        ``[n_atoms, D_in, C]`` (three dimensions), → the same layout of ``irreps_out``."""
+        ops = self if h.dim() == 2 else self.channel_major  # the same calls with e3nn's weights
         i, j = edge_index  # receiver, neighbour
-        x = self.linear_1(h)  # [n_atoms, dim_in]
+        x = ops.linear_1(h, self.linear_1.weight)  # [n_atoms, dim_in] or [n_atoms, D_in, C]
         weights = self.radial_mlp(edge_radial)  # [n_edges, weight_numel]
-        messages = self.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, dim_mid]
-        agg = scatter_sum(messages, i, h.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid]
-        out = self.linear_2(agg) + self.self_connection(h, one_hot)  # [n_atoms, dim_conv_out]
-        out = self.gate(out)  # [n_atoms, dim_out]
-        return h + out if self.resnet else out
-
-    def forward_channel_major(
-        self,
-        h: torch.Tensor,
-        one_hot: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_sh: torch.Tensor,
-        edge_radial: torch.Tensor,
-    ) -> torch.Tensor:
-        """The same layer on channel-major features ``h [n_atoms, D_in, C]`` → ``[n_atoms, D_out, C]``."""
-        fast = self.fast
-        i, j = edge_index  # receiver, neighbour
-        x = fast.linear_1(h, self.linear_1.weight)  # [n_atoms, D_in, C]
-        weights = self.radial_mlp(edge_radial)  # [n_edges, n_paths·C]
-        messages = fast.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, D_mid, C]
-        agg = scatter_sum(messages, i, h.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, D_mid, C]
-        out = fast.linear_2(agg, self.linear_2.weight) + fast.self_connection(h, self.self_connection.weight, one_hot)
-        out = fast.gate(out)  # [n_atoms, D_out, C]
+        messages = ops.tp(x.index_select(0, j), edge_sh, weights)  # [n_edges, dim_mid] or [n_edges, D_mid, C]
+        agg = scatter_sum(messages, i, h.shape[0]) * self.inv_sqrt_neighbors  # [n_atoms, dim_mid] (or D_mid, C)
+        out = ops.linear_2(agg, self.linear_2.weight) + ops.self_connection(h, one_hot, self.self_connection.weight)
+        out = ops.gate(out)  # [n_atoms, dim_out] or [n_atoms, D_out, C]
         return h + out if self.resnet else out
 
 
-class _FastInteraction(nn.Module):
-    """The same layer evaluated on channel-major features ``[n_atoms, D, C]`` with the e3nn
-    modules' own weights (see :mod:`equiv.models.channel_major`)."""
+class _ChannelMajorInteraction(nn.Module):
+    """A layer's e3nn modules evaluated on channel-major features ``[n_atoms, D, C]``, called like
+    the e3nn modules themselves (see :mod:`equiv.models.channel_major`)."""
 
     @staticmethod
     def supports(layer: Interaction) -> bool:
         C = layer.irreps_in[0].mul
-        return all(
+        return e3nn_internals_known() and all(
             channel_major_supported(irreps, C)
             for irreps in (layer.irreps_in, layer.tp.irreps_out, layer.gate.irreps_in, layer.gate.irreps_out)
         ) and all(mul == C for mul, _ in list(layer.irreps_in) + list(layer.tp.irreps_out))
@@ -169,14 +156,14 @@ class _FastInteraction(nn.Module):
     def __init__(self, layer: Interaction):
         super().__init__()
         C = layer.irreps_in[0].mul
-        self.lay_in = ChannelLayout(layer.irreps_in, C)
+        lay_in = ChannelLayout(layer.irreps_in, C)
         lay_mid = ChannelLayout(layer.tp.irreps_out, C)
         lay_conv = ChannelLayout(layer.gate.irreps_in, C)
         self.lay_out = ChannelLayout(layer.gate.irreps_out, C)
-        self.linear_1 = ChannelMajorLinear(layer.linear_1, self.lay_in, self.lay_in)
-        self.tp = ChannelMajorTensorProduct(layer.tp, self.lay_in, lay_mid)
+        self.linear_1 = ChannelMajorLinear(layer.linear_1, lay_in, lay_in)
+        self.tp = ChannelMajorTensorProduct(layer.tp, lay_in, lay_mid)
         self.linear_2 = ChannelMajorLinear(layer.linear_2, lay_mid, lay_conv)
-        self.self_connection = ChannelMajorSpeciesLinear(layer.self_connection, self.lay_in, lay_conv)
+        self.self_connection = ChannelMajorSpeciesLinear(layer.self_connection, lay_in, lay_conv)
         self.gate = ChannelMajorGate(layer.gate, lay_conv, self.lay_out)
 
 
@@ -193,9 +180,8 @@ class NequIPConfig(ModelConfig):
         radial_hidden: hidden layer widths of the radial MLP.
         avg_num_neighbors: the neighbour sum is divided by its square root.
         resnet: add residual connections where irreps allow.
-        fast: evaluate the layers' e3nn modules in the channel-major layout of
-            :mod:`equiv.models.channel_major` (same weights, same numbers, several times fewer
-            kernels); False uses e3nn's own per-path evaluation.
+
+    The evaluation layout is not a hyperparameter: see :attr:`NequIP.channel_major`.
     """
 
     l_max: int = 2
@@ -208,11 +194,23 @@ class NequIPConfig(ModelConfig):
     radial_hidden: tuple[int, ...] = (64, 64)
     avg_num_neighbors: float = 10.0
     resnet: bool = False
-    fast: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NequIPConfig":
+        """As :meth:`ModelConfig.from_dict`; ``fast`` (the layout flag that checkpoints and run
+        records before the layout was chosen at build time carry) is ignored."""
+        return super().from_dict({k: v for k, v in data.items() if k != "fast"})
 
 
 class NequIP(EnergyModel):
-    """NequIP energy model (see module docstring)."""
+    """NequIP energy model (see module docstring).
+
+    ``channel_major`` (chosen when the model is built or loaded, never saved): evaluate the layers'
+    e3nn modules in the channel-major layout of :mod:`equiv.models.channel_major`, with the same
+    weights and the same numbers (1e-12 in float64) but several times fewer kernels. It is on
+    wherever every layer allows it (and e3nn is the 0.6 series whose internals that layout reads);
+    set it to False for e3nn's own per-path evaluation.
+    """
 
     kind = "nequip"
     config_class = NequIPConfig
@@ -231,7 +229,7 @@ class NequIP(EnergyModel):
         for _ in range(config.n_layers):
             layer = Interaction(
                 irreps, self.irreps_hidden, self.irreps_edge, self.n_species, config.n_basis,
-                tuple(config.radial_hidden), config.avg_num_neighbors, config.resnet, config.fast,
+                tuple(config.radial_hidden), config.avg_num_neighbors, config.resnet,
             )
             layers.append(layer)
             irreps = layer.irreps_out
@@ -242,6 +240,16 @@ class NequIP(EnergyModel):
         vector_ir = "1o" if config.parity else "1e"
         self.has_vectors = o3.Irrep(vector_ir) in irreps
         self.readout_vector = o3.Linear(irreps, f"1x{vector_ir}") if self.has_vectors else None
+        self.channel_major = True
+
+    @property
+    def channel_major(self) -> bool:
+        """Whether the layers run in the channel-major layout (see the class docstring)."""
+        return self._channel_major
+
+    @channel_major.setter
+    def channel_major(self, wanted: bool) -> None:
+        self._channel_major = bool(wanted) and all(layer.channel_major is not None for layer in self.layers)
 
     def atomic_outputs(self, batch: AtomsBatch, positions: torch.Tensor, species: torch.Tensor):
         cfg = self.config
@@ -252,14 +260,12 @@ class NequIP(EnergyModel):
         edge_radial = self.radial(r)  # [n_edges, n_basis]
         one_hot = F.one_hot(species, self.n_species).to(positions.dtype)  # [n_atoms, n_species]
         h = self.embedding(one_hot)  # [n_atoms, C]
-        if all(layer.fast is not None for layer in self.layers):
-            h = h.view(h.shape[0], 1, -1)  # channel-major [n_atoms, 1, C]
-            for layer in self.layers:
-                h = layer.forward_channel_major(h, one_hot, edge_index, edge_sh, edge_radial)
-            h = self.layers[-1].fast.lay_out.from_channel_major(h)  # [n_atoms, dim]
-        else:
-            for layer in self.layers:
-                h = layer(h, one_hot, edge_index, edge_sh, edge_radial)
+        if self.channel_major:
+            h = h.view(h.shape[0], 1, -1)  # channel-major [n_atoms, 1, C]: C scalars are one column
+        for layer in self.layers:
+            h = layer(h, one_hot, edge_index, edge_sh, edge_radial)
+        if self.channel_major:
+            h = self.layers[-1].channel_major.lay_out.from_channel_major(h)  # [n_atoms, dim]
         eps = self.readout_energy(self.readout_hidden(h)).squeeze(-1)  # [n_atoms]
         if self.readout_vector is not None:
             vectors = l1_to_vector(self.readout_vector(h))  # [n_atoms, 3] Cartesian

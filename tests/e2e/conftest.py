@@ -41,7 +41,15 @@ CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
 ]
 
-pytestmark = pytest.mark.e2e
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/e2e/ ``e2e`` (a ``pytestmark`` in a conftest marks nothing), so
+    that ``-m 'not e2e'`` leaves out the browser tests. Called with the whole session's items."""
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def chromium_path() -> str | None:
