@@ -18,11 +18,9 @@ that module (``linear(x, weight)``, ``tp(x, y, weight)``, ``gate(x)``): paramete
 constants and checkpoints are e3nn's; only the order of operations changes. Tests compare every
 output with the plain e3nn evaluation (1e-12 in float64).
 
-The classes read e3nn internals (``Instruction.path_weight`` and ``path_shape``, the order of a
-``Linear``'s flat weights, ``Gate.sc`` and its activations, the ``1/√(2l+1)`` of a tensor product
-with a scalar second input). They are written against e3nn 0.6: :func:`e3nn_internals_known` says
-whether the installed e3nn is that series; elsewhere NequIP falls back to e3nn's own evaluation and
-building these classes raises a clear error.
+They read e3nn 0.6 internals (instructions' path weights and shapes, flat weight order, ``Gate.sc``):
+with another e3nn (:func:`e3nn_internals_known`) NequIP uses e3nn's own evaluation, and a layout
+refuses to be built.
 
 Example:
     >>> import torch
@@ -58,24 +56,13 @@ __all__ = [
     "e3nn_internals_known",
 ]
 
-#: The e3nn series whose internals this module reads.
-E3NN_SERIES = "0.6."
-
-
 def e3nn_internals_known() -> bool:
-    """Whether the installed e3nn is the series these classes were written against."""
-    return e3nn.__version__.startswith(E3NN_SERIES)
-
-
-def _require_known_e3nn() -> None:
-    if not e3nn_internals_known():
-        raise RuntimeError(f"the channel-major layout reads e3nn {E3NN_SERIES}x internals; e3nn {e3nn.__version__} "
-                           "is installed: use e3nn's own evaluation (NequIP does so by itself)")
+    """Whether the installed e3nn is the 0.6 series, whose internals these classes read."""
+    return e3nn.__version__.startswith("0.6.")
 
 
 class Column(NamedTuple):
     """A column of a channel-major layout: channel group ``group`` of irrep block ``block``, component ``m``."""
-
     block: int
     group: int
     m: int
@@ -84,22 +71,13 @@ class Column(NamedTuple):
 
 class ChannelGroup(NamedTuple):
     """C consecutive channels of an irrep block: the block, and the group's number in it."""
-
     block: int
     group: int
-
-
-class TypeSlice(NamedTuple):
-    """An irrep type's first column in a layout and its number of channel groups."""
-
-    start: int
-    groups: int
 
 
 class _TypePlan(NamedTuple):
     """An output irrep type of a linear map: input columns from ``start`` (``k`` groups; −1: no
     input of that type), ``d`` components, ``j`` output groups, weights ``[offset, offset + size)``."""
-
     start: int
     k: int
     d: int
@@ -111,7 +89,6 @@ class _TypePlan(NamedTuple):
 class _GroupPair(NamedTuple):
     """Two channel groups joined by a path: the type's weight offset and output group count ``j``,
     input group ``gi`` (group ``q`` of its block), output group ``go`` (group ``qo`` of its block)."""
-
     offset: int
     j: int
     gi: int
@@ -137,7 +114,9 @@ class ChannelLayout(nn.Module):
 
     def __init__(self, irreps: o3.Irreps | str, C: int):
         super().__init__()
-        _require_known_e3nn()
+        if not e3nn_internals_known():
+            raise RuntimeError(f"the channel-major layout reads e3nn 0.6.x internals; e3nn {e3nn.__version__} is "
+                               "installed: use e3nn's own evaluation (NequIP does so by itself)")
         self.irreps = o3.Irreps(irreps)
         self.C = C
         if not channel_major_supported(self.irreps, C):
@@ -180,10 +159,6 @@ class ChannelLayout(nn.Module):
         """Column of block b, channel group q, component m."""
         return self._column_lookup[(b, q, m)]
 
-    def type_slice(self, ir: o3.Irrep) -> TypeSlice:
-        """First column and number of channel groups of irrep type ``ir``."""
-        return TypeSlice(self.type_start[ir], len(self.groups[ir]))
-
 
 class _PerTypeMap(nn.Module):
     """Shared machinery of the linear maps: one matrix product per irrep type of the output,
@@ -199,7 +174,7 @@ class _PerTypeMap(nn.Module):
             if ir not in lay_in.groups:
                 self.plan.append(_TypePlan(-1, 0, ir.dim, j, offset, 0))
                 continue
-            start, k = lay_in.type_slice(ir)
+            start, k = lay_in.type_start[ir], len(lay_in.groups[ir])
             size = k * self.C * S * j * self.C
             self.plan.append(_TypePlan(start, k, ir.dim, j, offset, size))
             offset += size
