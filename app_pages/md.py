@@ -29,10 +29,9 @@ from equiv.models.pretrained import pretrained_models
 from equiv.molecules import LIBRARY
 from equiv.runs import ACTIVE_STATUSES, RunStore
 from equiv.views.md_explorer import dataset_table, trajectory_table
-from equiv.views.md_figures import energy_figure, frame_map_figure, hr_figure, verdict_text
+from equiv.views.md_figures import energy_figure, frame_map_figure, hr_figure, md_status_line, verdict_text
 from equiv.views.md_scene import frame_scene, trajectory_scene
 from equiv.views.md_settings import PAGE_MAX_STEPS, MDForm, library_key, md_query, parse_md_query
-from equiv.views.run_progress import status_line
 from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
 
@@ -119,8 +118,9 @@ with tab_sim:
     seed = d5.number_input("Seed", 0, 2**31 - 1, key="md_seed")
     n_atoms = start_molecule(molecule, None).n_atoms
     ref_s = reference_seconds_estimate(n_atoms, int(steps))
-    with_reference = st.checkbox(f"Compare h(r) with a GFN2-xTB MD at the same settings (about {ref_s:.0f} s"
-                                 f"{'; cached after the first time' if ref_s > 5 else ''})", value=ref_s <= AUTO_REFERENCE_S,
+    took = "under a second" if ref_s < 1 else f"about {ref_s:.0f} s"
+    with_reference = st.checkbox(f"Compare h(r) with a GFN2-xTB MD at the same settings ({took} on this machine; "
+                                 "cached for the next run with the same settings)", value=ref_s <= AUTO_REFERENCE_S,
                                  key="md_reference")
     form = MDForm(model=model_spec or "", molecule=molecule, ensemble=ensemble, temperature=float(temperature),
                   timestep=float(timestep), steps=int(steps), seed=int(seed))
@@ -234,7 +234,7 @@ def live_view() -> None:
     if run.kind != MD_KIND:
         st.warning(f"Run {watched} is not an MD run.")
         return
-    st.subheader(escape_markdown(status_line(run, store.queue_position(run.id) if run.status == "queued" else None)),
+    st.subheader(escape_markdown(md_status_line(run, store.queue_position(run.id) if run.status == "queued" else None)),
                  anchor=False)
     if run.status == "queued":
         ensure_launcher("cpu", store)

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["energy_figure", "hr_figure", "frame_map_figure", "verdict_text", "ENERGY_COLORS"]
+__all__ = ["energy_figure", "hr_figure", "frame_map_figure", "verdict_text", "md_status_line", "ENERGY_COLORS"]
 
 ENERGY_COLORS = {"kinetic": "#e03131", "potential": "#1971c2", "total": "#212529", "temperature": "#f08c00"}
 
@@ -61,6 +61,10 @@ def hr_figure(r: Sequence[float], hr: Sequence[float | None], hr_reference: Sequ
     if hr_reference is not None:
         fig.add_trace(go.Scatter(x=list(r), y=_clean(hr_reference), name="GFN2-xTB MD (reference)", mode="lines",
                                  line={"color": "#495057", "dash": "dot"}))
+    filled = [float(x) for x, a, b in zip(r, _clean(hr), _clean(hr_reference) if hr_reference is not None else _clean(hr))
+              if (a > 0) or (b > 0)]
+    if filled:
+        fig.update_xaxes(range=[0.0, max(filled) + 0.5])
     title = "h(r): distribution of all interatomic distances"
     if hr_error is not None:
         title += f" · ∫|h − h_xTB| dr = {hr_error:.3f}"
@@ -105,3 +109,11 @@ def verdict_text(summary: dict) -> str:
     if hr_error is not None:
         text += f" h(r) error against GFN2-xTB MD: {hr_error:.3f} (0 = identical, 2 = disjoint)."
     return text
+
+
+def md_status_line(run, queue_ahead: int | None = None) -> str:
+    """"MD run 3 · pretrained:ethanol:nequip · ethanol · nve 300 K · 2,000 steps · running"."""
+    c = run.config
+    where = f"{queue_ahead} ahead in the queue" if run.status == "queued" and queue_ahead is not None else run.status
+    return (f"MD run {run.id} · {c.get('model')} · {run.molecule} · {c.get('ensemble')} {c.get('temperature_K', 0):g} K · "
+            f"{int(c.get('steps', 0)):,} steps · {where}")
