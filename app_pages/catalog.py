@@ -46,6 +46,14 @@ PAGES: list[PageInfo] = [
         "beside the published MD17 / rMD17 numbers.",
     ),
     PageInfo(
+        "app_pages/md.py",
+        "MD lab",
+        ":material/science:",
+        "md",
+        "Run molecular dynamics with a trained model and see whether it holds: energy drift, temperature, "
+        "h(r) against a GFN2-xTB MD, the trajectory in 3D, and a map of frames to find where a model fails.",
+    ),
+    PageInfo(
         "app_pages/irreps.py",
         "Irreps lab",
         ":material/blur_on:",

@@ -103,6 +103,9 @@ if runs_here:
     run = here_by_id[run_id]  # read with all_runs in this script run
     epochs = store.epochs(run.id)
     run_outcome(run)
+    if run.kind in TRAINING_KINDS and run.status == "finished" and run.checkpoint_path:
+        st.page_link("app_pages/md.py", label="Simulate with this model (MD lab)", icon=":material/science:",
+                     query_params={"model": f"run:{run.id}", "molecule": str(run.molecule or "")})
     d1, d2, d3 = st.columns(3)
     d1.download_button("Metrics (JSON)", run_export(run, epochs), file_name=f"run-{run.id}.json",
                        mime="application/json", icon=":material/download:", key="rp_json")

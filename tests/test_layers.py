@@ -14,7 +14,7 @@ LAYERS = {
     "o3": 1,
     "molecules": 2, "data": 2,
     "graphs": 3, "models": 3,
-    "training": 4, "runs": 4,
+    "training": 4, "runs": 4, "md": 4,
     "jobs": 5,
     "views": 6,
     "widgets": 7,

@@ -23,6 +23,10 @@ __all__ = ["main", "run_job"]
 def run_job(run_id: int, store: RunStore, stop=None) -> str:
     """Carry run ``run_id`` to its end in this process; returns its final status."""
     run = store.get(run_id)
+    if run.kind == "md":
+        from equiv.jobs.md import run_md_job
+
+        return run_md_job(run_id, store, stop)
     if run.kind == "generate":
         from equiv.jobs.generate import execute_generate
 

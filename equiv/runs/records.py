@@ -14,8 +14,8 @@ __all__ = ["Run", "EpochRecord", "STATUSES", "ACTIVE_STATUSES", "KINDS", "EPOCH_
 STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 #: Statuses that can still change.
 ACTIVE_STATUSES = ("queued", "running")
-#: Kinds of run: a training run, a training run that is part of a sweep, a data generation.
-KINDS = ("train", "sweep_member", "generate")
+#: Kinds of run: a training run, a training run that is part of a sweep, a data generation, MD with a model.
+KINDS = ("train", "sweep_member", "generate", "md")
 #: Per-epoch error columns (meV, meV/Å); other metrics go into ``extra``.
 EPOCH_METRICS = tuple(
     f"{part}_{quantity}"

@@ -1,0 +1,66 @@
+"""The MD lab in a real browser with real launcher and worker processes: launch a 200-step MD
+from a deep link, see it finish with its verdict, and the trajectory play in the 3D viewer (all
+frames sent once; the browser steps through them)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from equiv.runs import RunStore
+from tests.conftest import wait_for
+from tests.e2e.conftest import StreamlitServer, screenshot, wait_for_app
+from tests.jobs_tools import stop_background
+
+TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def md_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("md-e2e-home")
+    server = StreamlitServer(home, env={"EQUIV_LAUNCHER_IDLE_S": "5"}).start()
+    yield server
+    server.stop()
+    stop_background(RunStore(home / "runs.sqlite"))
+
+
+def trajectory_viewer(page, timeout: float = 120):
+    """The viewer iframe that plays more than one frame."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for frame in page.frames:
+            if "molecule_viewer" in frame.url:
+                try:
+                    info = frame.evaluate("Object.assign({}, document.body.dataset)")
+                except Exception:  # still loading
+                    continue
+                assert not info.get("error"), info["error"]
+                if int(info.get("frames") or 0) > 1:
+                    return frame
+        time.sleep(0.25)
+    raise AssertionError("no viewer played a trajectory")
+
+
+def test_launch_md_and_watch_the_trajectory_play(md_server, page):
+    page.goto(f"{md_server.url}/md?model=pretrained:ethanol:gvp&molecule=ethanol&steps=200&ensemble=nve"
+              "&temperature=300", timeout=TIMEOUT_MS)
+    wait_for_app(page, TIMEOUT_MS)
+    page.get_by_role("button", name="Launch").click()
+    page.get_by_text("Stable: the molecule held together for all 200 steps").wait_for(timeout=TIMEOUT_MS)
+    assert "show=" in page.url
+    wait_for_app(page, TIMEOUT_MS)
+    frame = trajectory_viewer(page)
+    frame.frame_element().scroll_into_view_if_needed()  # Chromium does not animate iframes out of view
+    assert frame.evaluate("document.body.dataset.frames") == "201"
+    assert frame.evaluate("document.body.dataset.threedmol") == "local"
+    seen: set[str] = set()
+    wait_for(lambda: seen.add(frame.evaluate("document.body.dataset.frame")) or len(seen) >= 4, timeout=60,
+             what="the trajectory to play")
+    page.get_by_text("h(r): distribution of all interatomic distances").first.wait_for(timeout=30_000)
+    screenshot(page, "md-lab", whole_app=True)
+    assert page.external_requests == []
+    store = RunStore(md_server.home / "runs.sqlite")
+    (run,) = store.list_runs(kind="md")
+    assert run.status == "finished" and run.test_metrics["stable"] is True
+    assert run.test_metrics["hr_error"] is not None

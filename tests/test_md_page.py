@@ -1,0 +1,68 @@
+"""The MD page through AppTest: deep links, a finished MD run's verdict, plots, trajectory viewer
+and download, launching a run, and the structure explorer's map linked to the 3D view."""
+
+from __future__ import annotations
+
+from equiv.jobs.md import create_md_run, execute_md
+from equiv.md import MDConfig
+from equiv.runs import RunStore
+from tests.apptest_tools import component_args, figure, open_page, shown
+from tests.jobs_tools import background_store  # noqa: F401  (fixture)
+
+PAGE = "app_pages/md.py"
+
+
+def finished_md_run(store: RunStore, **changes) -> int:
+    config = MDConfig(**{**dict(model="pretrained:water:gvp", molecule="water", steps=40, stride=4), **changes})
+    run = create_md_run(config, store, reference="always")
+    execute_md(run.id, store)
+    return run.id
+
+
+def test_md_page_shows_a_finished_run_and_explores_its_frames():
+    store = RunStore()
+    stable = finished_md_run(store)
+    at = open_page(PAGE, {"model": "pretrained:water:gvp", "molecule": "water", "steps": "40", "show": str(stable)})
+    assert not at.exception, at.exception
+    assert at.selectbox(key="md_molecule").value == "water" and at.number_input(key="md_steps").value == 40
+    assert at.selectbox(key="md_family").value == "gvp"
+    assert any(t.startswith("Stable: the molecule held together for all 40 steps") for t in shown(at, "success"))
+    energy = figure(at, "md_energy")
+    assert {t["name"] for t in energy["data"]} >= {"kinetic energy", "potential energy", "total energy"}
+    hr = figure(at, "md_hr")
+    assert [t["name"] for t in hr["data"]] == ["model MD", "GFN2-xTB MD (reference)"]
+    scene = component_args(at, "md_viewer")["scene"]
+    assert len(scene["frames"]) == 11 and scene["elements"] == ["O", "H", "H"]
+    assert at.checkbox(key="md_arrows").value is False
+    at.checkbox(key="md_arrows").check().run()
+    assert component_args(at, "md_viewer")["scene"]["frames"][3]["panels"]["md"]["arrows"]
+    # structure explorer: the map of the run's frames and the selected frame in 3D
+    at.checkbox(key="ex_xtb").check().run()
+    assert not at.exception, at.exception
+    fmap = figure(at, "ex_map")
+    assert len(fmap["data"][0]["x"]) == 11
+    assert "force MAE vs xTB (meV/Å)" in at.selectbox(key="ex_c").options
+    at.number_input(key="ex_frame_input").set_value(7).run()
+    view = component_args(at, "ex_viewer")["scene"]
+    assert view["panels"][0]["subtitle"] == "frame 7" and view["frames"][0]["panels"]["md"]["overlay"]
+
+
+def test_md_page_unstable_verdict_and_bad_links():
+    store = RunStore()
+    bad = finished_md_run(store, model="untrained:mlp", molecule="ethanol", temperature_K=3000, steps=400)
+    at = open_page(PAGE, {"show": str(bad), "ensemble": "nose-hoover", "molecule": "caffeine"})
+    assert not at.exception, at.exception
+    assert any(t.startswith("Unstable after") and "stretched" in t for t in shown(at, "error"))
+    warnings = " ".join(shown(at, "warning"))
+    assert "ensemble must be one of" in warnings and "unknown molecule" in warnings
+
+
+def test_md_page_launches_a_background_run(background_store):
+    at = open_page(PAGE, {"model": "untrained:mlp", "molecule": "water", "steps": "20"})
+    assert at.radio(key="md_source").value == "untrained"
+    at.checkbox(key="md_reference").uncheck()
+    at.button(key="md_launch").click().run()
+    assert not at.exception, at.exception
+    runs = background_store.list_runs(kind="md")
+    assert len(runs) == 1 and runs[0].config["model"] == "untrained:mlp" and runs[0].config["steps"] == 20
+    assert at.query_params["show"] == [str(runs[0].id)] or at.query_params["show"] == str(runs[0].id)
