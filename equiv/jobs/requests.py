@@ -37,7 +37,7 @@ from equiv.runs import Run, RunStore
 
 __all__ = ["LAB_MODELS", "MODEL_TITLES", "DATA_KINDS", "REQUEST_MAXIMA", "TrainRequest", "RequestCheck", "DataStatus", "check_request",
            "data_status", "preset_size", "request_key", "launch_request", "DEFAULT_GENERATE_FRAMES",
-           "generate_settings", "queue_generation"]
+           "generate_settings", "queue_generation", "DEFAULT_SWEEP_STEPS"]
 
 #: The models the lab offers, in menu order.
 LAB_MODELS = ("mlp", "gvp", "nequip-l0", "nequip-l1", "nequip-l2", "nequip-l3")
@@ -54,7 +54,11 @@ DATA_KINDS = {"xtb": f"generated MD ({XTB_LEVEL_OF_THEORY})", "rmd17": f"rMD17 (
 #: Frames the lab's "generate" button makes by default (about a minute for ethanol here).
 DEFAULT_GENERATE_FRAMES = 2000
 #: The highest values a request may ask for (the form's inputs allow the same).
-REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "layers": 8, "channels": 256, "batch": 1000}
+REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "steps": 100_000_000, "layers": 8, "channels": 256,
+                  "batch": 1000}
+#: Optimizer steps per member of a sweep when no budget is given (the training lab's sweep default:
+#: its default grid, 24 small runs, takes about 15 minutes on a 2-core CPU; see the README).
+DEFAULT_SWEEP_STEPS = 600
 
 
 def preset_size(model: str) -> tuple[int, int]:
@@ -82,7 +86,9 @@ class TrainRequest:
         data_kind: ``xtb`` (generated data of a library molecule) or ``rmd17``.
         molecule: library key (``ethanol``, ``salicylic_acid``).
         n_train, n_val: training and validation structures; n_test: test structures (``None``: all).
-        epochs, max_time_s: budget; ``None`` or 0 means no limit of that kind (one is needed).
+        epochs, max_time_s, steps: budget; ``None`` or 0 means no limit of that kind (one is needed).
+            ``steps`` alone (the fair budget of a sweep: the same optimizer steps for every member)
+            trains with a cosine schedule to zero over the steps, so every run ends annealed.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed, lr (``None``: the architecture's default), batch_size.
         layers, channels: model size (``None``: the preset's; see :func:`preset_size`).
@@ -98,6 +104,7 @@ class TrainRequest:
     n_test: int | None = None
     epochs: int | None = 30
     max_time_s: float | None = None
+    steps: int | None = None
     device: str = "auto"
     seed: int = 0
     lr: float | None = None
@@ -219,10 +226,13 @@ def _number_problems(r: TrainRequest) -> list[str]:
         out.append(f"The seed must be a whole number of 0 or more, not {r.seed}.")
     epochs = r.epochs or None
     seconds = r.max_time_s or None
-    if epochs is None and seconds is None:
-        out.append("Give a budget: a number of epochs, a time limit, or both.")
+    steps = r.steps or None
+    if epochs is None and seconds is None and steps is None:
+        out.append("Give a budget: a number of optimizer steps, of epochs, a time limit, or several.")
     if epochs is not None:
         whole_at_least("The number of epochs", epochs, 1, REQUEST_MAXIMA["epochs"])
+    if steps is not None:
+        whole_at_least("The number of steps", steps, 1, REQUEST_MAXIMA["steps"])
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
                                     and 0 < seconds <= REQUEST_MAXIMA["seconds"]):
         out.append(f"The time limit must be above 0 s and at most a week, not {seconds}.")
@@ -274,7 +284,8 @@ def check_request(request: TrainRequest, store: RunStore | None = None) -> Reque
         config = TrainConfig(
             model=r.model, model_options=size_overrides(r.model, r.layers, r.channels), data=data.spec,
             data_dir=data_dir, n_train=r.n_train, n_val=r.n_val, n_test=r.n_test, epochs=r.epochs or None,
-            max_time_s=float(r.max_time_s) if r.max_time_s else None, batch_size=r.batch_size, lr=r.lr,
+            max_time_s=float(r.max_time_s) if r.max_time_s else None, max_steps=r.steps or None,
+            lr_schedule="cosine" if r.steps else "plateau", batch_size=r.batch_size, lr=r.lr,
             device=r.device, dtype=r.dtype, seed=r.seed, labels={"launched_from": "training lab"},
         )
     except EquivError as exc:
