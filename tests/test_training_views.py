@@ -268,9 +268,9 @@ def test_results_cells_average_only_runs_that_differ_in_seed():
     assert own.loc["epochs=400", "force MAE (meV/Å)"] == 32.0 and own.loc["epochs=400", "runs"] == 2
     assert own.loc["", "model"] == "mlp" and own.loc["", "runs"] == 2  # one recipe only: nothing to tell apart
     columns = list(results_wide(long).columns)
-    assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
-    assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
-    assert "mlp · xTB MD (GFN2-xTB) · n=200 · this app" in columns
+    assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
+    assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
+    assert "mlp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
 
 
 def test_results_table_labels_every_cell_with_data_set_level_and_size():
@@ -288,22 +288,45 @@ def test_results_table_labels_every_cell_with_data_set_level_and_size():
     assert molecule_key("salicylic") == "salicylic_acid" and "salicylic_acid" in set(own["molecule"])
     wide = results_wide(long)
     columns = list(wide.columns)
-    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 · this app",
-                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app",
-                           "gvp · xTB MD (GFN2-xTB) · n=200 · this app"]
-    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 · published",
-                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 · published",
-                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"]
-    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 · published"
+    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 (train+val) · this app",
+                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 (train+val) · this app",
+                           "gvp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app"]
+    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published",
+                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published",
+                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published"]
+    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 (train+val) · published"
     ethanol = wide.set_index("molecule").loc["ethanol"]
-    assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 · this app"] == "10.5 / 62.0 (2 runs)"
-    assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app"] == "0.9 / 9.0"
-    assert ethanol["NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"] == "0.4 / 2.8"
+    assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app"] == "10.5 / 62.0 (2 runs)"
+    assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 (train+val) · this app"] == "0.9 / 9.0"
+    assert ethanol["NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published"] == "0.4 / 2.8"
     # The xTB result sits in an xTB column only, never under an rMD17 header.
     for column in columns[1:]:
         if "62.0" in str(ethanol[column]):
             assert "xTB MD (GFN2-xTB)" in column
     csv = pd.read_csv(io.StringIO(results_csv(long)))
-    assert list(csv.columns)[:6] == ["molecule", "source", "model", "data set", "level of theory", "n_train"]
+    assert list(csv.columns)[:7] == ["molecule", "source", "model", "data set", "level of theory", "n (train+val)",
+                                     "n_train"]
     assert len(csv) == len(PUBLISHED) + 3 and set(csv["source"]) == {"published", "this app"}
     assert dataset_label("file:/x/y/frames.extxyz") == "frames.extxyz"
+
+
+def test_950_plus_50_sits_in_the_published_1000_column_and_short_runs_are_flagged():
+    from equiv.views.run_tables import short_run_warning
+
+    store = RunStore()
+    for seed in (0, 1):
+        finished_run(store, "nequip-l1", 950, seed, force=9.0 + seed, energy=0.9, data="rmd17:ethanol",
+                     level="PBE/def2-SVP", config={"n_val": 50, "max_steps": 600},
+                     metrics={"converged": seed == 0, "budget": "600 steps"})
+    long = results_long(store.list_runs())
+    own = long[long["source"] == "this app"].iloc[0]
+    assert own["n (train+val)"] == 1000 and own["n_train"] == 950 and own["converged"] == 0.5
+    wide = results_wide(long).set_index("molecule")
+    mine = "nequip-l1 · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · this app"
+    assert wide.loc["ethanol", mine] == "0.9 / 9.5 (2 runs; not converged, 600 steps)"
+    assert "n=1000 (train+val) · published" in " ".join(wide.columns)
+    warning = short_run_warning(long)
+    assert warning is not None and "600 steps" in warning and "did not converge" in warning
+    frame = runs_frame(store.list_runs())
+    assert list(frame["budget"]) == ["600 steps"] * 2 and sorted(frame["converged"]) == ["no", "yes"]
+    assert short_run_warning(long[long["source"] == "published"]) is None

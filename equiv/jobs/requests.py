@@ -51,8 +51,9 @@ MODEL_TITLES = {
 }
 #: Data-set kinds: generated GFN2-xTB molecular dynamics of a library molecule, or rMD17.
 DATA_KINDS = {"xtb": f"generated MD ({XTB_LEVEL_OF_THEORY})", "rmd17": f"rMD17 ({RMD17_LEVEL_OF_THEORY})"}
-#: Frames the lab's "generate" button makes by default (about a minute for ethanol here).
-DEFAULT_GENERATE_FRAMES = 2000
+#: Frames the lab's "generate" button makes by default (the generator's default: 4 trajectories,
+#: 20 fs apart; about a minute for ethanol on 2 cores).
+DEFAULT_GENERATE_FRAMES = 1200
 #: The highest values a request may ask for (the form's inputs allow the same).
 REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "steps": 100_000_000, "layers": 8, "channels": 256,
                   "batch": 1000}
@@ -134,6 +135,8 @@ class DataStatus:
         message: why it is not available and what to do (``None`` when available).
         path: the file (generated data) or folder (rMD17).
         generating: the queued or running ``generate`` run that will make it (generated data only).
+        train_pool_size, val_pool_size: data split by trajectory: the most training and validation
+            structures (``None``: both come from ``pool_size``).
     """
 
     spec: str
@@ -144,6 +147,8 @@ class DataStatus:
     message: str | None = None
     path: str | None = None
     generating: Run | None = None
+    train_pool_size: int | None = None
+    val_pool_size: int | None = None
 
 
 def _rmd17_folder(data_dir: str | None) -> Path:
@@ -185,7 +190,14 @@ def data_status(kind: str, molecule: str, data_dir: str | None = None, store: Ru
                 message = (f"No generated data set for {title} yet ({path} does not exist). Generate it below: "
                            "GFN2-xTB molecular dynamics, a background job that does not block the page.")
             return DataStatus(spec, label, False, message=message, path=str(path), generating=generating)
-        return DataStatus(spec, label, True, found.pool_size, found.test_size, path=found.path)
+        if found.outdated:
+            from equiv.data import MDSettings, generate_command
+
+            return DataStatus(spec, label, False, message=(
+                f"The generated {title} data set is outdated: {found.outdated}. Generate it again below, or run "
+                f"`{generate_command(molecule, settings=MDSettings())} --force`."), path=found.path)
+        return DataStatus(spec, label, True, found.pool_size, found.test_size, path=found.path,
+                          train_pool_size=found.train_pool_size, val_pool_size=found.val_pool_size)
     return DataStatus(f"{kind}:{molecule}", kind, False, message=f"unknown data-set kind {kind!r}; use xtb or rmd17")
 
 
@@ -268,7 +280,14 @@ def check_request(request: TrainRequest, store: RunStore | None = None) -> Reque
     if not data.available:
         problems.append(data.message or f"{data.spec} is not available")
     elif _whole(r.n_train) and _whole(r.n_val) and r.n_train >= 1 and r.n_val >= 1:
-        if r.n_train + r.n_val > data.pool_size:
+        if data.train_pool_size is not None and data.val_pool_size is not None:
+            if r.n_train > data.train_pool_size:
+                problems.append(f"{data.label} has {data.train_pool_size:,} training structures (its trajectories "
+                                f"other than the validation and test ones); {r.n_train:,} were asked for.")
+            if r.n_val > data.val_pool_size:
+                problems.append(f"{data.label} has {data.val_pool_size:,} validation structures (one trajectory); "
+                                f"{r.n_val:,} were asked for.")
+        elif r.n_train + r.n_val > data.pool_size:
             room = data.pool_size - r.n_val
             advice = (f"use at most {room:,} training structures with {r.n_val:,} for validation" if room >= 1
                       else f"the validation set alone takes them all; use fewer than {data.pool_size:,} "
@@ -316,8 +335,8 @@ def launch_request(check: RequestCheck, nonce: str, store: RunStore | None = Non
 
 
 def generate_settings(frames: int = DEFAULT_GENERATE_FRAMES, seed: int = 0) -> MDSettings:
-    """The lab's generation settings: the README's defaults (500 K, 0.5 fs, every 10th step after
-    1,000 equilibration steps) with ``frames`` kept."""
+    """The lab's generation settings: the generator's defaults (500 K, 0.5 fs, 4 trajectories, every
+    40th step after 600 equilibration steps) with ``frames`` kept."""
     return MDSettings(frames=frames, seed=seed)
 
 
