@@ -70,6 +70,10 @@ def learning_curve_section(store: RunStore, group_id: str, key: str) -> None:
     st.plotly_chart(learning_curve_figure(curves, title=f"Test force error against training-set size ({', '.join(sorted(data))})"),
                     width="stretch", key=f"{key}_figure")
     st.dataframe(slope_rows(curves), hide_index=True, width="stretch", key=f"{key}_slopes")
-    st.caption("Slope: least-squares fit of log₁₀(force MAE) against log₁₀(training-set size) through every run "
-               "(each seed one point), ± its standard error from the residuals; more negative means the error falls "
-               "faster with more data. Dots: single runs; markers with bars: the mean and the range over seeds.")
+    st.caption("Slope: a least-squares fit of log₁₀(force MAE) against log₁₀(training-set size) per seed (within a "
+               "seed the training sets are nested and share validation and test sets, so seeds, not points, are the "
+               "independent repeats); the mean ± sd over seeds with a 95 % Student-t interval, and Δslope against "
+               "nequip-l0 (or the first model) paired by seed. More negative means the error falls faster with more "
+               "data. Runs within 10 % of the zero-force error are left out of the fits (hollow dots). Converged: the "
+               "share of runs whose validation force error fell by less than 10 % over the second half of their steps. "
+               "Dots: single runs; markers with bars: the mean and the range over seeds.")

@@ -20,6 +20,7 @@ from equiv.views.run_tables import (
     results_csv,
     results_long,
     results_wide,
+    short_run_warning,
     run_export,
     runs_frame,
 )
@@ -145,18 +146,23 @@ r1, r2, r3 = st.columns(3)
 sources = r1.multiselect("Source", ["published", "this app"], default=["published", "this app"], key="rp_sources")
 datasets = sorted(long["data set"].unique())
 chosen_data = r2.multiselect("Data set", datasets, key="rp_datasets", placeholder="all data sets")
-sizes = sorted(long["n_train"].unique())
-chosen_sizes = r3.multiselect("Training-set size", sizes, key="rp_sizes", placeholder="all sizes")
+sizes = sorted(long["n (train+val)"].unique())
+chosen_sizes = r3.multiselect("Size (train + validation)", sizes, key="rp_sizes", placeholder="all sizes")
 shown = long[long["source"].isin(sources)]
 if chosen_data:
     shown = shown[shown["data set"].isin(chosen_data)]
 if chosen_sizes:
-    shown = shown[shown["n_train"].isin(chosen_sizes)]
+    shown = shown[shown["n (train+val)"].isin(chosen_sizes)]
+warning = short_run_warning(shown)
+if warning:
+    st.warning(warning, icon=":material/hourglass_bottom:")
 with st.container(key="rp_results"):
     st.dataframe(results_wide(shown), hide_index=True, width="stretch")
 st.caption("Each cell: energy MAE (meV, per molecule) / force MAE (meV/Å, per component) on the test set. Each column "
-           "says the model, the data set with its reference method (level of theory), the training-set size and the "
-           "source. rMD17 (PBE/def2-SVP), the original MD17 (PBE+vdW-TS) and generated xTB MD (GFN2-xTB) are different "
+           "says the model, the data set with its reference method (level of theory), the size as training + "
+           "validation structures (the published 1000 is 950 + 50) and the source. A cell that says \"not converged\" "
+           "(with its budget) came from runs whose validation force error still fell by 10 % or more over the second "
+           "half of their steps. rMD17 (PBE/def2-SVP), the original MD17 (PBE+vdW-TS) and generated xTB MD (GFN2-xTB) are different "
            "data sets: compare numbers only within one. This app's cells are means over runs that differ only in seed; "
            "where a model was trained with several recipes, the settings that differ follow its name in brackets.")
 st.download_button("Results (CSV, one row per cell)", results_csv(shown), file_name="equiv-results.csv", mime="text/csv",

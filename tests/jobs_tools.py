@@ -68,7 +68,8 @@ def background_store(monkeypatch):
 
 def finished_run(store: RunStore, model: str, n_train: int, seed: int, force: float, energy: float = 1.0,
                  data: str = "xtb:ethanol", level: str = "GFN2-xTB", group: str | None = None, epochs: int = 0,
-                 checkpoint: str | None = None, config: dict | None = None, zero: float | None = None):
+                 checkpoint: str | None = None, config: dict | None = None, zero: float | None = None,
+                 metrics: dict | None = None):
     """A finished training record with these test errors (meV/Å, meV) and ``epochs`` logged epochs,
     written through the store's own API (what a worker writes, without training)."""
     run = store.create("sweep_member" if group else "train", {"model": model, "data": data, "n_train": n_train,
@@ -82,5 +83,5 @@ def finished_run(store: RunStore, model: str, n_train: int, seed: int, force: fl
                                                                 "train_force_mae_mev_per_a": force * 1.5 / e})
     return store.finish(run.id, test_metrics={"force_mae_mev_per_a": force, "energy_mae_mev": energy,
                                               "n_test": 10, "epochs": epochs, "best_epoch": epochs,
-                                              "force_mae_zero_mev_per_a": zero},
+                                              "force_mae_zero_mev_per_a": zero, **(metrics or {})},
                         checkpoint_path=checkpoint)

@@ -13,7 +13,15 @@ import pytest
 
 from equiv.runs import RunStore
 from equiv.training.published import DATASET_LEVELS, PUBLISHED, published
-from equiv.views.learning_curves import fit_loglog, learning_curves, slope_rows
+from equiv.views.learning_curves import (
+    CurveSample,
+    curves_from_samples,
+    fit_loglog,
+    learning_curves,
+    near_zero,
+    slope_rows,
+    summarize_slopes,
+)
 from equiv.views.run_progress import eta_seconds, format_duration, run_progress, status_line
 from equiv.views.run_tables import (
     dataset_label,
@@ -79,7 +87,7 @@ def test_learning_curves_group_seeds_by_model_and_data_set():
     assert mlp.fit.slope == pytest.approx(-0.1, abs=1e-9) and nequip.fit.slope == pytest.approx(-0.6, abs=1e-9)
     assert curves[2].fit is None and curves[2].level_of_theory == "PBE/def2-SVP"
     rows = slope_rows(curves)
-    assert rows[1]["slope"] == -0.6 and rows[1]["runs"] == 9 and rows[1]["sizes"] == "25, 50, 100"
+    assert rows[1]["slope (mean over seeds)"] == -0.6 and rows[1]["runs"] == 9 and rows[1]["sizes"] == "25, 50, 100"
     fig = learning_curve_figure(curves).to_dict()
     assert fig["layout"]["xaxis"]["type"] == "log" and fig["layout"]["yaxis"]["type"] == "log"
     assert fig["layout"]["xaxis"]["ticktext"] == ["20", "30", "40", "50", "60", "70", "80", "90", "100"]
@@ -90,6 +98,51 @@ def test_learning_curves_group_seeds_by_model_and_data_set():
     assert any(name.startswith("mlp on xtb:ethanol: slope -0.10 ± ") for name in legends)
     assert any("one size: no slope yet" in name for name in legends)
     assert not any(name.startswith("zero forces") for name in legends)  # runs recorded without the baseline
+
+
+def test_slopes_are_fitted_per_seed_with_a_t_interval_and_paired_delta_against_l0():
+    # Seed s has slope −0.2 − 0.05 s for l = 0 and 0.1 steeper for l = 1 (same seed): Δ = −0.1 exactly,
+    # while the seed-to-seed spread of the slopes is 0.05.
+    rng = np.random.default_rng(3)
+    sizes = (25, 50, 100, 200)
+    groups = {}
+    for model, extra in (("nequip-l0", 0.0), ("nequip-l1", -0.1)):
+        samples = []
+        for seed in range(4):
+            offset = rng.normal(0, 0.1)  # a per-seed level shift: no effect on any slope
+            for n in sizes:
+                samples.append(CurveSample(n, 300 * 10 ** offset * n ** (-0.2 - 0.05 * seed + extra), seed, None, 900.0, seed != 3))
+        groups[(model, "rmd17:ethanol")] = samples
+    l0, l1 = curves_from_samples(groups)
+    per_seed = [-0.2 - 0.05 * s for s in range(4)]
+    assert l0.slopes.per_seed == pytest.approx(dict(enumerate(per_seed)))
+    assert l0.slope == pytest.approx(np.mean(per_seed)) and l0.slopes.sd == pytest.approx(np.std(per_seed, ddof=1))
+    half = 3.182446305284263 * np.std(per_seed, ddof=1) / 2  # t(0.975, 3) · sd / √4
+    assert l0.slopes.ci95 == pytest.approx((np.mean(per_seed) - half, np.mean(per_seed) + half))
+    assert l0.delta is None and l1.reference == "nequip-l0"
+    assert l1.delta.mean == pytest.approx(-0.1) and l1.delta.ci95 == pytest.approx((-0.1, -0.1), abs=1e-9)
+    assert l1.converged == pytest.approx(0.75)
+    # Pooling every point would hide the seed spread in residuals; the per-seed interval shows it.
+    assert l0.slopes.ci95[1] - l0.slopes.ci95[0] > 0.1
+    # One seed: a slope without sd or interval.
+    one = summarize_slopes({0: -0.3})
+    assert one.mean == -0.3 and one.sd is None and one.ci95 is None and "(1 seed)" in one.text()
+    rows = slope_rows([l0, l1])
+    assert rows[1]["Δslope vs nequip-l0"] == -0.1 and rows[1]["converged"] == "75%"
+
+
+def test_points_at_the_zero_force_error_are_left_out_of_the_fit_and_drawn_hollow():
+    assert near_zero(850.0, 900.0) and near_zero(985.0, 900.0) and not near_zero(780.0, 900.0)
+    assert not near_zero(850.0, None)
+    samples = [CurveSample(25, 880.0, 0, None, 900.0), CurveSample(50, 200.0, 0, None, 900.0),
+               CurveSample(100, 100.0, 0, None, 900.0), CurveSample(200, 50.0, 0, None, 900.0)]
+    (curve,) = curves_from_samples({("mlp", "xtb:ethanol"): samples})
+    assert curve.slopes.per_seed[0] == pytest.approx(-1.0)  # the first point would have bent it
+    assert curve.fit.slope == pytest.approx(-1.0) and curve.points[0].excluded == (True,)
+    fig = learning_curve_figure([curve]).to_dict()
+    hollow = [t for t in fig["data"] if t["name"].endswith("left out (at zero forces)")]
+    assert len(hollow) == 1 and list(hollow[0]["x"]) == [25] and hollow[0]["marker"]["symbol"] == "circle-open"
+    assert slope_rows([curve])[0]["left out (at zero forces)"] == 1
 
 
 def test_learning_curve_shows_the_zero_force_line_of_its_data_set():
@@ -193,9 +246,9 @@ def test_results_cells_average_only_runs_that_differ_in_seed():
     assert own.loc["epochs=400", "force MAE (meV/Å)"] == 32.0 and own.loc["epochs=400", "runs"] == 2
     assert own.loc["", "model"] == "mlp" and own.loc["", "runs"] == 2  # one recipe only: nothing to tell apart
     columns = list(results_wide(long).columns)
-    assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
-    assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 · this app" in columns
-    assert "mlp · xTB MD (GFN2-xTB) · n=200 · this app" in columns
+    assert "gvp [epochs=40] · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
+    assert "gvp [epochs=400] · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
+    assert "mlp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app" in columns
 
 
 def test_results_table_labels_every_cell_with_data_set_level_and_size():
@@ -213,22 +266,45 @@ def test_results_table_labels_every_cell_with_data_set_level_and_size():
     assert molecule_key("salicylic") == "salicylic_acid" and "salicylic_acid" in set(own["molecule"])
     wide = results_wide(long)
     columns = list(wide.columns)
-    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 · this app",
-                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app",
-                           "gvp · xTB MD (GFN2-xTB) · n=200 · this app"]
-    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 · published",
-                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 · published",
-                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"]
-    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 · published"
+    assert columns[:4] == ["molecule", "gvp · rMD17 (PBE/def2-SVP) · n=50 (train+val) · this app",
+                           "nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 (train+val) · this app",
+                           "gvp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app"]
+    assert columns[4:7] == ["MACE · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published",
+                            "Allegro · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published",
+                            "NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published"]
+    assert columns[-1] == "NequIP (l=3) · MD17 (PBE+vdW-TS) · n=1000 (train+val) · published"
     ethanol = wide.set_index("molecule").loc["ethanol"]
-    assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 · this app"] == "10.5 / 62.0 (2 runs)"
-    assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 · this app"] == "0.9 / 9.0"
-    assert ethanol["NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 · published"] == "0.4 / 2.8"
+    assert ethanol["gvp · xTB MD (GFN2-xTB) · n=200 (train+val) · this app"] == "10.5 / 62.0 (2 runs)"
+    assert ethanol["nequip-l1 · rMD17 (PBE/def2-SVP) · n=950 (train+val) · this app"] == "0.9 / 9.0"
+    assert ethanol["NequIP (l=3) · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · published"] == "0.4 / 2.8"
     # The xTB result sits in an xTB column only, never under an rMD17 header.
     for column in columns[1:]:
         if "62.0" in str(ethanol[column]):
             assert "xTB MD (GFN2-xTB)" in column
     csv = pd.read_csv(io.StringIO(results_csv(long)))
-    assert list(csv.columns)[:6] == ["molecule", "source", "model", "data set", "level of theory", "n_train"]
+    assert list(csv.columns)[:7] == ["molecule", "source", "model", "data set", "level of theory", "n (train+val)",
+                                     "n_train"]
     assert len(csv) == len(PUBLISHED) + 3 and set(csv["source"]) == {"published", "this app"}
     assert dataset_label("file:/x/y/frames.extxyz") == "frames.extxyz"
+
+
+def test_950_plus_50_sits_in_the_published_1000_column_and_short_runs_are_flagged():
+    from equiv.views.run_tables import short_run_warning
+
+    store = RunStore()
+    for seed in (0, 1):
+        finished_run(store, "nequip-l1", 950, seed, force=9.0 + seed, energy=0.9, data="rmd17:ethanol",
+                     level="PBE/def2-SVP", config={"n_val": 50, "max_steps": 600},
+                     metrics={"converged": seed == 0, "budget": "600 steps"})
+    long = results_long(store.list_runs())
+    own = long[long["source"] == "this app"].iloc[0]
+    assert own["n (train+val)"] == 1000 and own["n_train"] == 950 and own["converged"] == 0.5
+    wide = results_wide(long).set_index("molecule")
+    mine = "nequip-l1 · rMD17 (PBE/def2-SVP) · n=1000 (train+val) · this app"
+    assert wide.loc["ethanol", mine] == "0.9 / 9.5 (2 runs; not converged, 600 steps)"
+    assert "n=1000 (train+val) · published" in " ".join(wide.columns)
+    warning = short_run_warning(long)
+    assert warning is not None and "600 steps" in warning and "did not converge" in warning
+    frame = runs_frame(store.list_runs())
+    assert list(frame["budget"]) == ["600 steps"] * 2 and sorted(frame["converged"]) == ["no", "yes"]
+    assert short_run_warning(long[long["source"] == "published"]) is None

@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--timestep", type=float, default=defaults.timestep_fs, help=f"fs (default {defaults.timestep_fs:g})")
     g.add_argument("--friction", type=float, default=defaults.friction_per_fs,
                    help=f"Langevin friction, 1/fs (default {defaults.friction_per_fs:g})")
+    g.add_argument("--trajectories", type=int, default=defaults.trajectories,
+                   help=f"independent trajectories, run in parallel processes; the frames are shared out "
+                        f"(default {defaults.trajectories}; with 3 or more the split is by trajectory)")
     g.add_argument("--out", help="output file, .npz (default) or .extxyz (default: the data home, so that "
                                  "xtb:<molecule> finds it)")
     g.add_argument("--force", action="store_true", help="replace an existing file")
@@ -140,9 +143,12 @@ def _output_path(args: argparse.Namespace) -> tuple[Path, str | None]:
 def run_generate(args: argparse.Namespace) -> int:
     settings = MDSettings(frames=args.frames, temperature_K=args.temperature, seed=args.seed, stride=args.stride,
                           equilibration_steps=args.equilibration, timestep_fs=args.timestep,
-                          friction_per_fs=args.friction)
+                          friction_per_fs=args.friction, trajectories=args.trajectories)
     path, spec = _output_path(args)
-    if path.exists() and not args.force:
+    outdated = _outdated(path) if path.exists() and path.suffix.lower() == ".npz" else None
+    if outdated and args.if_missing:
+        print(f"{path} is outdated ({outdated}); regenerating it", file=sys.stderr)
+    if path.exists() and not args.force and not (outdated and args.if_missing):
         if args.if_missing:
             if args.json:
                 print_json({"path": str(path), "spec": spec, "skipped": True})
@@ -169,16 +175,37 @@ def run_generate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
+    g = ds.metadata.generation
     if args.json:
         print_json({"path": str(path), "spec": spec, "skipped": False, "run_id": run.id, "seconds": round(seconds, 2),
-                    "n_frames": ds.n_frames, "n_atoms": ds.n_atoms, "metadata": ds.metadata.to_dict()})
+                    "n_frames": ds.n_frames, "n_atoms": ds.n_atoms,
+                    **{k: g.get(k) for k in ("frame_spacing_fs", "n_trajectories", "force_autocorrelation_fs",
+                                             "split_rule", "generator_version")},
+                    "metadata": ds.metadata.to_dict()})
     else:
-        g = ds.metadata.generation
+        tau = g.get("force_autocorrelation_fs")
         print(f"wrote {ds.n_frames:,} frames of {ds.formula} ({ds.metadata.level_of_theory}) to {path} in "
               f"{seconds:.1f} s; kept frames at {g['kept_frame_temperature_mean_K']:.0f} ± "
               f"{g['kept_frame_temperature_std_K']:.0f} K (target {settings.temperature_K:g} K); run {run.id}")
+        print(f"{g['n_trajectories']} trajectories, frames {g['frame_spacing_fs']:g} fs apart; force autocorrelation "
+              f"below 1/e after {'?' if tau is None else f'{tau:g}'} fs; split {g['split_rule']}")
         print(f"use it as --data {spec}", file=sys.stderr)
     return 0
+
+
+def _outdated(path: Path) -> str | None:
+    """Why an existing generated ``.npz`` must be regenerated (``None``: current or unreadable)."""
+    import json
+    import zipfile
+
+    from equiv.data.generate import outdated_generation
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("metadata.json")).get("metadata", {})
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return outdated_generation(meta.get("generation") or {})
 
 
 def run_list(args: argparse.Namespace) -> int:

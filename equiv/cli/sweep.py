@@ -2,10 +2,20 @@
 runs, and report its learning curves (test force MAE against training-set size, log-log slopes).
 
   equiv sweep --models mlp,gvp,nequip-l0,nequip-l1,nequip-l2 --molecule ethanol --data rmd17 \\
-      --data-dir ../shared/data/rmd17 --n-train 25,50,100,200,400,800 --seeds 3 --max-time 60
+      --data-dir ../shared/data/rmd17 --n-train 25,50,100,200,400,800 --seeds 3 --steps 5000
   equiv sweep --models mlp,nequip-l0,nequip-l1 --molecule ethanol --data xtb --n-train 25,50,100 \\
-      --seeds 2 --epochs 40 --layers 2 --channels 8 --wait
+      --seeds 2 --steps 1000 --layers 2 --channels 8 --wait
   equiv sweep --report sweep-20250101-120000-ab12 [--json]
+
+A fair budget is --steps: every member gets the same number of optimizer steps (cosine schedule to
+zero over them), whatever its training-set size; --epochs gives a large training set many more
+steps than a small one, --max-time starves the large and the higher-l members. Without a budget
+the sweep uses --steps 600.
+
+Slopes: one log-log fit per seed (runs within 10 % of the zero-force error left out), the mean ±
+sd over seeds with a 95 % Student-t interval, and Δslope against nequip-l0 (or the first model)
+paired by seed. "converged": the share of a model's runs whose best validation force MAE improved
+by < 10 % over the second half of their steps.
 
 The runs go to the background launcher of their device (one at a time per device by default; see
 the training lab's queue settings), so the command returns at once unless --wait is given; the
@@ -37,9 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds per (model, size): 0 … N-1 (default 1)")
     p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
     p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
-    budget = p.add_argument_group("budget per run (at least one)")
-    budget.add_argument("--epochs", type=int, help="epochs")
-    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time in seconds")
+    budget = p.add_argument_group("budget per run (default: --steps 600)")
+    budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every member (cosine to zero)")
+    budget.add_argument("--epochs", type=int, help="epochs (unfair across sizes: n = 800 gets 32× the steps of n = 25)")
+    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time in seconds (unfair across sizes and models)")
     p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
     p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
@@ -56,11 +67,28 @@ def _curves_json(curves) -> list[dict]:
     return [{
         "model": c.model, "dataset": c.dataset, "level_of_theory": c.level_of_theory, "metric": c.metric,
         "points": [{"n_train": p.n_train, "mean": p.mean, "std": p.std, "min": p.low, "max": p.high, "count": p.count,
-                    "run_ids": list(p.run_ids)} for p in c.points],
-        "slope": None if c.fit is None else c.fit.slope,
-        "slope_stderr": None if c.fit is None else c.fit.stderr,
+                    "run_ids": list(p.run_ids), "left_out_of_fit": sum(p.excluded)} for p in c.points],
+        "slope": None if c.slopes is None else c.slopes.mean,
+        "slope_sd": None if c.slopes is None else c.slopes.sd,
+        "slope_ci95": None if c.slopes is None or c.slopes.ci95 is None else list(c.slopes.ci95),
+        "slope_per_seed": None if c.slopes is None else {str(k): v for k, v in c.slopes.per_seed.items()},
+        "reference_model": c.reference,
+        "delta_slope_vs_l0": None if c.delta is None else c.delta.mean,
+        "delta_slope_ci95": None if c.delta is None or c.delta.ci95 is None else list(c.delta.ci95),
+        "converged": c.converged,
+        "pooled_fit_slope": None if c.fit is None else c.fit.slope,
         "zero_force_mae_mev_per_a": c.zero_baseline,
     } for c in curves]
+
+
+def _budgets(members) -> list[str]:
+    """The distinct budgets of the finished members (``600 steps``, ``20 s``)."""
+    out = []
+    for r in members:
+        budget = (r.test_metrics or {}).get("budget")
+        if budget and budget not in out:
+            out.append(budget)
+    return out
 
 
 def report(group: str, as_json: bool, extra: dict | None = None) -> int:
@@ -72,9 +100,14 @@ def report(group: str, as_json: bool, extra: dict | None = None) -> int:
         raise EquivError(f"no runs in the group {group!r} (equiv runs list shows the groups)")
     counts = {s: sum(r.status == s for r in members) for s in ("queued", "running", "finished", "failed", "cancelled")}
     curves = learning_curves(members)
+    budgets = _budgets(members)
+    short = [c.model for c in curves if c.converged is not None and c.converged < 1]
+    warning = (f"not converged ({', '.join(short)}): these errors reflect the budget ({', '.join(budgets) or '?'}), "
+               "not what the models reach; do not set them beside published numbers" if short else None)
     if as_json:
-        print_json({"group_id": group, "n_runs": len(members), "status_counts": counts,
-                    "runs": sorted(r.id for r in members), "curves": _curves_json(curves), **(extra or {})})
+        print_json({"group_id": group, "n_runs": len(members), "status_counts": counts, "budgets": budgets,
+                    "warning": warning, "runs": sorted(r.id for r in members), "curves": _curves_json(curves),
+                    **(extra or {})})
         return 0
     print(f"{group}: {len(members)} runs ({', '.join(f'{n} {s}' for s, n in counts.items() if n)})")
     if not curves:
@@ -87,8 +120,15 @@ def report(group: str, as_json: bool, extra: dict | None = None) -> int:
                          "-" if p.std is None else f"{p.std:.1f}"])
     print(format_table(rows, ["model", "data", "n_train", "runs", "test F MAE meV/Å (mean)", "std over seeds"]))
     print()
-    print(format_table([[c.model, c.dataset, c.n_runs, "-" if c.fit is None else c.fit.text()] for c in curves],
-                       ["model", "data", "runs", "log-log slope ± std. error"]))
+    print(format_table([[c.model, c.dataset, c.n_runs, "-" if c.slopes is None else c.slopes.text(),
+                         "-" if c.delta is None else c.delta.text(),
+                         "-" if c.converged is None else f"{c.converged:.0%}"] for c in curves],
+                       ["model", "data", "runs", "slope: mean ± sd [95%] over seeds", "Δslope vs reference [95%]",
+                        "converged"]))
+    print(f"budget per run: {', '.join(budgets) or 'unknown'}; converged = best validation force MAE improved "
+          "< 10% over the last 50% of steps")
+    if warning:
+        print(f"warning: {warning}")
     zeros = {c.dataset: c.zero_baseline for c in curves if c.zero_baseline is not None}
     for dataset, zero in zeros.items():
         print(f"predicting zero forces on the {dataset} test set: {zero:.1f} meV/Å")
@@ -104,12 +144,15 @@ def run(args: argparse.Namespace) -> int:
                                         ("--n-train", args.n_train)) if not value]
     if missing:
         raise EquivError(f"give {', '.join(missing)} (or --report GROUP)")
-    from equiv.jobs.requests import TrainRequest
+    from equiv.jobs.requests import DEFAULT_SWEEP_STEPS, TrainRequest
     from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
     from equiv.runs import RunStore
 
+    steps = args.steps
+    if steps is None and args.epochs is None and args.max_time is None:
+        steps = DEFAULT_SWEEP_STEPS
     base = TrainRequest(data_kind=args.data, molecule=args.molecule.strip().lower().replace("-", "_"),
-                        n_val=args.n_val, n_test=args.n_test, epochs=args.epochs, max_time_s=args.max_time,
+                        n_val=args.n_val, n_test=args.n_test, epochs=args.epochs, max_time_s=args.max_time, steps=steps,
                         device=args.device, lr=args.lr, batch_size=args.batch_size, layers=args.layers,
                         channels=args.channels, data_dir=args.data_dir)
     plan = plan_sweep(parse_models(args.models), parse_sizes(args.n_train), args.seeds, base)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="Defaults follow the NequIP rMD17 recipe: Adam (AMSGrad), lr 0.01 (GVP 0.003), batch 5, loss "
                               "weights force 1000 / energy 1, EMA 0.99, reduce-on-plateau (patience 50, factor "
-                              "0.8), stop below lr 1e-6. Without --epochs or --max-time it trains for 300 s.")
+                              "0.8), stop below lr 1e-6. Without --steps, --epochs or --max-time it trains for 300 s.")
     p.add_argument("--model", required=True, metavar="NAME", help=f"model preset: {', '.join(MODEL_NAMES)}")
     p.add_argument("--data", required=True, metavar="SPEC",
                    help="rmd17:<molecule>[:NN], xtb:<molecule>, or a file (.npz written by equiv, extended XYZ)")
@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, help="epochs to train")
     budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time budget in seconds")
-    p.add_argument("--max-steps", type=int, help="also stop after this many optimizer steps")
+    p.add_argument("--steps", "--max-steps", dest="max_steps", type=int,
+                   help="optimizer steps (alone: the budget, with a cosine schedule to zero over them, as in sweeps; "
+                        "with --epochs or --max-time: also stop after this many)")
     p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
@@ -55,8 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy-weight", type=float, default=1.0, help="energy loss weight (default 1)")
     p.add_argument("--force-weight", type=float, default=1000.0, help="force loss weight (default 1000)")
     p.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay of the weights; 0 turns it off (default 0.99)")
-    p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
-                   help="plateau: reduce-on-plateau, the NequIP recipe (default); cosine: anneal to zero over the budget")
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine"],
+                   help="plateau: reduce-on-plateau, the NequIP recipe (default); cosine: anneal to zero over the budget "
+                        "(default with --steps alone)")
     p.add_argument("--patience", type=int, default=50, help="reduce-on-plateau patience in epochs (default 50)")
     p.add_argument("--early-stop", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a better validation loss")
@@ -89,7 +92,8 @@ def _config_dict(args: argparse.Namespace) -> dict[str, Any]:
         "energy_key": args.energy_key, "forces_key": args.forces_key, "n_train": args.n_train, "n_val": args.n_val,
         "n_test": args.n_test, "epochs": args.epochs, "max_time_s": args.max_time, "max_steps": args.max_steps,
         "batch_size": args.batch_size, "lr": args.lr, "energy_weight": args.energy_weight,
-        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "lr_schedule": args.lr_schedule,
+        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "lr_schedule": args.lr_schedule or (
+            "cosine" if args.max_steps and args.epochs is None and args.max_time is None else "plateau"),
         "plateau_patience": args.patience,
         "early_stop_patience": args.early_stop, "device": args.device, "dtype": args.dtype, "seed": args.seed,
         "threads": args.threads, "checkpoint": args.checkpoint,
@@ -181,4 +185,9 @@ def _print_table(result, summary: dict[str, Any]) -> None:
     memory = f", GPU peak {result.peak_memory_mib:,.0f} MiB" if result.peak_memory_mib is not None else ""
     print(f"\n{result.steps} steps in {format_seconds(result.train_seconds)} ({result.structures_per_s:.1f} "
           f"structures/s) on {where}{memory}; {format_seconds(result.seconds)} in all")
+    conv = result.convergence
+    if conv is not None:
+        verdict = "converged" if conv.converged else "NOT converged"
+        gain = "" if conv.relative_improvement is None else f" ({conv.relative_improvement:.1%} in the last quarter)"
+        print(f"budget {summary['budget']}: {verdict}{gain}; rule: {conv.rule}")
     print(f"run {summary['run_id']}; checkpoint {summary['checkpoint']}")

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from equiv.data.generate import datasets_dir, default_xtb_path
+from equiv.data.generate import datasets_dir, default_xtb_path, outdated_generation
 from equiv.data.npzfile import FORMAT_NAME
 from equiv.data.rmd17 import RMD17_LEVEL_OF_THEORY, rmd17_available, rmd17_data_dir
-from equiv.data.splits import TEST_FRACTION
+from equiv.data.splits import TEST_FRACTION, trajectory_blocks
 
 __all__ = ["DataSetEntry", "available_datasets", "find_dataset"]
 
@@ -31,6 +31,9 @@ class DataSetEntry:
         test_size: size of the test set.
         path: the file or folder.
         splits: rMD17 splits present (empty for other kinds).
+        train_pool_size, val_pool_size: for data split by trajectory, the most training and the most
+            validation structures (``None``: both come from ``pool_size``).
+        outdated: why a generated data set must be regenerated (``None`` when it is current).
     """
 
     spec: str
@@ -41,6 +44,9 @@ class DataSetEntry:
     test_size: int
     path: str
     splits: tuple[int, ...] = ()
+    train_pool_size: int | None = None
+    val_pool_size: int | None = None
+    outdated: str | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "splits": list(self.splits)}
@@ -60,11 +66,17 @@ def _npz_entry(path) -> DataSetEntry | None:
     stem = path.stem
     is_default = stem.startswith("xtb_") and meta.get("name") == f"xtb:{stem[4:]}"
     test = min(n - 2, max(1, round(n * TEST_FRACTION))) if n >= 3 else 0
+    generation = meta.get("generation") or {}
+    blocks = trajectory_blocks(n, generation)
+    train_pool = val_pool = None
+    if blocks is not None:
+        train_pool, val_pool, test = blocks
     return DataSetEntry(
         spec=f"xtb:{stem[4:]}" if is_default else f"file:{path}",
         kind="xtb" if is_default else "file",
         molecule=str(meta.get("molecule", "")), level_of_theory=str(meta.get("level_of_theory", "")),
-        pool_size=n - test, test_size=test, path=str(path),
+        pool_size=n - test, test_size=test, path=str(path), train_pool_size=train_pool, val_pool_size=val_pool,
+        outdated=outdated_generation(generation) if is_default else None,
     )
 
 

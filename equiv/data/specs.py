@@ -22,7 +22,7 @@ from pathlib import Path
 
 from equiv.data.dataset import DataSet
 from equiv.data.extxyz import read_extxyz_dataset
-from equiv.data.generate import MDSettings, default_xtb_path, generate_command
+from equiv.data.generate import MDSettings, default_xtb_path, generate_command, outdated_generation
 from equiv.data.npzfile import read_dataset_npz
 from equiv.data.rmd17 import RMD17_SPLITS, load_rmd17, rmd17_name
 from equiv.errors import DataError
@@ -119,5 +119,11 @@ def load_dataset(
             raise DataError(
                 f"no generated data set for {parsed.molecule} yet (looked for {path}); create it with "
                 f"`{generate_command(parsed.molecule, settings=MDSettings())}` (about a minute for ethanol)")
-        return read_dataset_npz(path, name=str(parsed))
+        ds = read_dataset_npz(path, name=str(parsed))
+        why = outdated_generation(dict(ds.metadata.generation))
+        if why is not None:
+            raise DataError(
+                f"the generated {parsed.molecule} data set ({path}) is outdated: {why}. Regenerate it with "
+                f"`{generate_command(parsed.molecule, settings=MDSettings())} --force`")
+        return ds
     return _read_file(parsed.path, energy_key, forces_key)

@@ -3,9 +3,13 @@
 * rMD17 (the published protocol): training and validation structures are drawn from the split's
   train file (1,000 structures; 950 + 50 in the papers), the test set is the split's test file
   (1,000 structures).
-* Generated and user data (one file): the test set is the last quarter of the frames in file
-  order (for an MD trajectory, the latest stretch of time, so test frames are not neighbours in
-  time of training frames); training and validation structures are drawn from the first
+* Generated data with three or more independent trajectories (``generation["trajectory_frames"]``,
+  written by :func:`equiv.data.generate_xtb_dataset`): split by trajectory. The test set is the
+  last trajectory, validation structures are drawn from the one before it, training structures
+  from the others: test and validation structures come from trajectories training never saw.
+* Other files (user data, a single trajectory): the test set is the last quarter of the frames in
+  file order (for an MD trajectory, the latest stretch of time, so test frames are not neighbours
+  in time of training frames); training and validation structures are drawn from the first
   three quarters.
 
 In both, the validation set is the first ``n_val`` of a seeded permutation of the pool and the
@@ -35,7 +39,7 @@ from equiv.data.dataset import DataSet
 from equiv.data.specs import DataSpec, load_dataset, parse_spec
 from equiv.errors import DataError
 
-__all__ = ["Splits", "TEST_FRACTION", "load_splits", "split_dataset"]
+__all__ = ["Splits", "TEST_FRACTION", "load_splits", "split_dataset", "trajectory_blocks"]
 
 #: Share of a single-file data set held out (at the end) as the test set.
 TEST_FRACTION = 0.25
@@ -99,9 +103,53 @@ def _assemble(pool: DataSet, test_source: DataSet, train_idx, val_idx, test_idx,
     )
 
 
+def trajectory_blocks(n_frames: int, generation: dict[str, Any] | None) -> tuple[int, int, int] | None:
+    """(training pool, validation pool, test size) of the by-trajectory split, or ``None`` when the
+    data set does not have three or more trajectories (then the single-file rule applies)."""
+    counts = (generation or {}).get("trajectory_frames")
+    if not isinstance(counts, list) or len(counts) < 3 or sum(counts) != n_frames or min(counts) < 1:
+        return None
+    return sum(counts[:-2]), int(counts[-2]), int(counts[-1])
+
+
+def _split_by_trajectory(ds: DataSet, blocks: tuple[int, int, int], n_train: int, n_val: int, seed: int,
+                         n_test: int | None) -> Splits:
+    train_pool, val_pool, test_size = blocks
+    label = f"{ds.metadata.molecule} ({ds.name})"
+    if n_train < 1 or n_val < 1:
+        _draw(n_train + n_val, n_train, n_val, seed, label, "structures")  # the same messages
+    if n_train > train_pool:
+        raise DataError(f"{label} has {train_pool} training structures (its first "
+                        f"{len(ds.metadata.generation['trajectory_frames']) - 2} trajectories); asked for {n_train}")
+    if n_val > val_pool:
+        raise DataError(f"{label} has {val_pool} validation structures (its second-to-last trajectory); asked for {n_val}")
+    if seed < 0:
+        raise DataError(f"the seed must be zero or positive, not {seed}")
+    train_idx = np.random.default_rng([seed, 0]).permutation(train_pool)[:n_train]
+    val_idx = train_pool + np.random.default_rng([seed, 2]).permutation(val_pool)[:n_val]
+    test_idx = _test_indices(test_size, n_test, seed, label)
+    n_traj = len(ds.metadata.generation["trajectory_frames"])
+    info = {
+        "protocol": f"by trajectory: test = trajectory {n_traj} ({test_size} frames), validation drawn from "
+                    f"trajectory {n_traj - 1} ({val_pool} frames), training from trajectories 1–{n_traj - 2} "
+                    f"({train_pool} frames)",
+        "source": ds.name, "seed": seed, "n_train": n_train, "n_val": n_val, "n_test": len(test_idx),
+        "pool_size": train_pool + val_pool, "train_pool_size": train_pool, "val_pool_size": val_pool,
+        "test_size": test_size,
+    }
+    # _assemble indexes the pool by train/validation indices: the pool is the whole non-test part.
+    pool = ds.subset(np.arange(train_pool + val_pool))
+    tail = ds.subset(np.arange(train_pool + val_pool, ds.n_frames))
+    return _assemble(pool, tail, train_idx, val_idx, test_idx, info)
+
+
 def split_dataset(ds: DataSet, n_train: int, n_val: int = 50, seed: int = 0, n_test: int | None = None) -> Splits:
-    """Split one data set: test = the last quarter of the frames (or a seeded ``n_test`` of them),
-    train and validation drawn with ``seed`` from the rest."""
+    """Split one data set: by trajectory when it has three or more (see the module docstring),
+    else test = the last quarter of the frames (or a seeded ``n_test`` of them), train and
+    validation drawn with ``seed`` from the rest."""
+    blocks = trajectory_blocks(ds.n_frames, ds.metadata.generation)
+    if blocks is not None:
+        return _split_by_trajectory(ds, blocks, n_train, n_val, seed, n_test)
     if ds.n_frames < 3:
         raise DataError(f"{ds.name} has {ds.n_frames} frames; a train/validation/test split needs at least 3")
     test_size = min(ds.n_frames - 2, max(1, round(ds.n_frames * TEST_FRACTION)))

@@ -51,8 +51,10 @@ _ETHANOL_ATOMS = 9
 
 
 def generation_seconds_estimate(n_atoms: int, settings: MDSettings) -> float:
-    """A rough wall time for generating ``settings`` on this machine (seconds)."""
-    return settings.total_steps * _SECONDS_PER_STEP_ETHANOL * max(1.0, (n_atoms / _ETHANOL_ATOMS) ** 2)
+    """A rough wall time for generating ``settings`` on this machine (seconds; the trajectories run
+    in parallel, one per core)."""
+    parallel = max(1, min(settings.n_trajectories, os.cpu_count() or 1))
+    return settings.total_steps * _SECONDS_PER_STEP_ETHANOL * max(1.0, (n_atoms / _ETHANOL_ATOMS) ** 2) / parallel
 
 
 def create_generate_run(molecule: str | None, settings: MDSettings, store: RunStore | None = None, *,
@@ -126,7 +128,7 @@ def execute_generate(run_id: int, store: RunStore | None = None, *,
             if p.frames_done:
                 message = f"{p.frames_done:,}/{p.frames_total:,} frames"
             else:
-                message = f"equilibrating ({p.steps_done:,}/{settings.equilibration_steps:,} MD steps)"
+                message = f"equilibrating ({p.steps_done:,}/{settings.n_trajectories * settings.equilibration_steps:,} MD steps)"
             beat.report(p.fraction, message)
             if beat.cancel_requested.is_set() or beat.lost.is_set() or (stop is not None and stop.is_set()):
                 raise _Cancelled

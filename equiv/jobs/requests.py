@@ -37,7 +37,7 @@ from equiv.runs import Run, RunStore
 
 __all__ = ["LAB_MODELS", "MODEL_TITLES", "DATA_KINDS", "REQUEST_MAXIMA", "TrainRequest", "RequestCheck", "DataStatus", "check_request",
            "data_status", "preset_size", "request_key", "launch_request", "DEFAULT_GENERATE_FRAMES",
-           "generate_settings", "queue_generation"]
+           "generate_settings", "queue_generation", "DEFAULT_SWEEP_STEPS"]
 
 #: The models the lab offers, in menu order.
 LAB_MODELS = ("mlp", "gvp", "nequip-l0", "nequip-l1", "nequip-l2", "nequip-l3")
@@ -51,10 +51,15 @@ MODEL_TITLES = {
 }
 #: Data-set kinds: generated GFN2-xTB molecular dynamics of a library molecule, or rMD17.
 DATA_KINDS = {"xtb": f"generated MD ({XTB_LEVEL_OF_THEORY})", "rmd17": f"rMD17 ({RMD17_LEVEL_OF_THEORY})"}
-#: Frames the lab's "generate" button makes by default (about a minute for ethanol here).
-DEFAULT_GENERATE_FRAMES = 2000
+#: Frames the lab's "generate" button makes by default (the generator's default: 4 trajectories,
+#: 20 fs apart; about a minute for ethanol on 2 cores).
+DEFAULT_GENERATE_FRAMES = 1200
 #: The highest values a request may ask for (the form's inputs allow the same).
-REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "layers": 8, "channels": 256, "batch": 1000}
+REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "steps": 100_000_000, "layers": 8, "channels": 256,
+                  "batch": 1000}
+#: Optimizer steps per member of a sweep when no budget is given (the training lab's sweep default:
+#: its default grid, 24 small runs, takes about 15 minutes on a 2-core CPU; see the README).
+DEFAULT_SWEEP_STEPS = 600
 
 
 def preset_size(model: str) -> tuple[int, int]:
@@ -82,7 +87,9 @@ class TrainRequest:
         data_kind: ``xtb`` (generated data of a library molecule) or ``rmd17``.
         molecule: library key (``ethanol``, ``salicylic_acid``).
         n_train, n_val: training and validation structures; n_test: test structures (``None``: all).
-        epochs, max_time_s: budget; ``None`` or 0 means no limit of that kind (one is needed).
+        epochs, max_time_s, steps: budget; ``None`` or 0 means no limit of that kind (one is needed).
+            ``steps`` alone (the fair budget of a sweep: the same optimizer steps for every member)
+            trains with a cosine schedule to zero over the steps, so every run ends annealed.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed, lr (``None``: the architecture's default), batch_size.
         layers, channels: model size (``None``: the preset's; see :func:`preset_size`).
@@ -98,6 +105,7 @@ class TrainRequest:
     n_test: int | None = None
     epochs: int | None = 30
     max_time_s: float | None = None
+    steps: int | None = None
     device: str = "auto"
     seed: int = 0
     lr: float | None = None
@@ -127,6 +135,8 @@ class DataStatus:
         message: why it is not available and what to do (``None`` when available).
         path: the file (generated data) or folder (rMD17).
         generating: the queued or running ``generate`` run that will make it (generated data only).
+        train_pool_size, val_pool_size: data split by trajectory: the most training and validation
+            structures (``None``: both come from ``pool_size``).
     """
 
     spec: str
@@ -137,6 +147,8 @@ class DataStatus:
     message: str | None = None
     path: str | None = None
     generating: Run | None = None
+    train_pool_size: int | None = None
+    val_pool_size: int | None = None
 
 
 def _rmd17_folder(data_dir: str | None) -> Path:
@@ -178,7 +190,14 @@ def data_status(kind: str, molecule: str, data_dir: str | None = None, store: Ru
                 message = (f"No generated data set for {title} yet ({path} does not exist). Generate it below: "
                            "GFN2-xTB molecular dynamics, a background job that does not block the page.")
             return DataStatus(spec, label, False, message=message, path=str(path), generating=generating)
-        return DataStatus(spec, label, True, found.pool_size, found.test_size, path=found.path)
+        if found.outdated:
+            from equiv.data import MDSettings, generate_command
+
+            return DataStatus(spec, label, False, message=(
+                f"The generated {title} data set is outdated: {found.outdated}. Generate it again below, or run "
+                f"`{generate_command(molecule, settings=MDSettings())} --force`."), path=found.path)
+        return DataStatus(spec, label, True, found.pool_size, found.test_size, path=found.path,
+                          train_pool_size=found.train_pool_size, val_pool_size=found.val_pool_size)
     return DataStatus(f"{kind}:{molecule}", kind, False, message=f"unknown data-set kind {kind!r}; use xtb or rmd17")
 
 
@@ -219,10 +238,13 @@ def _number_problems(r: TrainRequest) -> list[str]:
         out.append(f"The seed must be a whole number of 0 or more, not {r.seed}.")
     epochs = r.epochs or None
     seconds = r.max_time_s or None
-    if epochs is None and seconds is None:
-        out.append("Give a budget: a number of epochs, a time limit, or both.")
+    steps = r.steps or None
+    if epochs is None and seconds is None and steps is None:
+        out.append("Give a budget: a number of optimizer steps, of epochs, a time limit, or several.")
     if epochs is not None:
         whole_at_least("The number of epochs", epochs, 1, REQUEST_MAXIMA["epochs"])
+    if steps is not None:
+        whole_at_least("The number of steps", steps, 1, REQUEST_MAXIMA["steps"])
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
                                     and 0 < seconds <= REQUEST_MAXIMA["seconds"]):
         out.append(f"The time limit must be above 0 s and at most a week, not {seconds}.")
@@ -258,7 +280,14 @@ def check_request(request: TrainRequest, store: RunStore | None = None) -> Reque
     if not data.available:
         problems.append(data.message or f"{data.spec} is not available")
     elif _whole(r.n_train) and _whole(r.n_val) and r.n_train >= 1 and r.n_val >= 1:
-        if r.n_train + r.n_val > data.pool_size:
+        if data.train_pool_size is not None and data.val_pool_size is not None:
+            if r.n_train > data.train_pool_size:
+                problems.append(f"{data.label} has {data.train_pool_size:,} training structures (its trajectories "
+                                f"other than the validation and test ones); {r.n_train:,} were asked for.")
+            if r.n_val > data.val_pool_size:
+                problems.append(f"{data.label} has {data.val_pool_size:,} validation structures (one trajectory); "
+                                f"{r.n_val:,} were asked for.")
+        elif r.n_train + r.n_val > data.pool_size:
             room = data.pool_size - r.n_val
             advice = (f"use at most {room:,} training structures with {r.n_val:,} for validation" if room >= 1
                       else f"the validation set alone takes them all; use fewer than {data.pool_size:,} "
@@ -274,7 +303,8 @@ def check_request(request: TrainRequest, store: RunStore | None = None) -> Reque
         config = TrainConfig(
             model=r.model, model_options=size_overrides(r.model, r.layers, r.channels), data=data.spec,
             data_dir=data_dir, n_train=r.n_train, n_val=r.n_val, n_test=r.n_test, epochs=r.epochs or None,
-            max_time_s=float(r.max_time_s) if r.max_time_s else None, batch_size=r.batch_size, lr=r.lr,
+            max_time_s=float(r.max_time_s) if r.max_time_s else None, max_steps=r.steps or None,
+            lr_schedule="cosine" if r.steps else "plateau", batch_size=r.batch_size, lr=r.lr,
             device=r.device, dtype=r.dtype, seed=r.seed, labels={"launched_from": "training lab"},
         )
     except EquivError as exc:
@@ -305,8 +335,8 @@ def launch_request(check: RequestCheck, nonce: str, store: RunStore | None = Non
 
 
 def generate_settings(frames: int = DEFAULT_GENERATE_FRAMES, seed: int = 0) -> MDSettings:
-    """The lab's generation settings: the README's defaults (500 K, 0.5 fs, every 10th step after
-    1,000 equilibration steps) with ``frames`` kept."""
+    """The lab's generation settings: the generator's defaults (500 K, 0.5 fs, 4 trajectories, every
+    40th step after 600 equilibration steps) with ``frames`` kept."""
     return MDSettings(frames=frames, seed=seed)
 
 

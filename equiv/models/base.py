@@ -14,6 +14,12 @@ The interface (used by the rotation lab, the irreps views and training)::
 Per-atom energies are ``scale · ε_i + shift[species_i]``: ``ε_i`` is the network's output, and the
 per-species shift (eV) and the scale (eV, the force RMS in the NequIP recipe) are buffers that
 training fits on the training set.
+
+Energy bookkeeping is float64 whatever the network's dtype (as in current nequip): the shift and
+scale buffers stay float64 through ``model.to(torch.float32)``, and ``atom_energies`` and
+``energy`` are float64. Total energies of −4,000 … −18,000 eV resolve only 0.5–2 meV in float32, so
+a float32 sum would show 0.1–0.6 meV energy error for an exact model. Forces stay in the network's
+dtype (the gradient flows back through the cast).
 """
 
 from __future__ import annotations
@@ -95,8 +101,20 @@ class EnergyModel(nn.Module):
         table = torch.full((119,), -1, dtype=torch.long)
         table[list(species)] = torch.arange(len(species))
         self.register_buffer("species_table", table, persistent=False)
-        self.register_buffer("energy_shift", torch.zeros(len(species)))  # [n_species] eV
-        self.register_buffer("energy_scale", torch.ones(()))  # eV
+        self.register_buffer("energy_shift", torch.zeros(len(species), dtype=torch.float64))  # [n_species] eV
+        self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))  # eV
+
+    _FLOAT64_BUFFERS: ClassVar[tuple[str, ...]] = ("energy_shift", "energy_scale")
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
+        """Like :meth:`nn.Module._apply`, but the energy shift and scale keep float64 (they may
+        move to another device)."""
+        kept = {name: self._buffers[name] for name in self._FLOAT64_BUFFERS if self._buffers.get(name) is not None}
+        out = super()._apply(fn, recurse)
+        for name, value in kept.items():
+            moved = self._buffers[name]
+            self._buffers[name] = value.to(device=moved.device, dtype=torch.float64)
+        return out
 
     @property
     def n_species(self) -> int:
@@ -143,7 +161,8 @@ class EnergyModel(nn.Module):
             if compute_forces and not positions.requires_grad:
                 positions = positions.detach().requires_grad_(True)
             eps, atom_vectors, features = self.atomic_outputs(batch, positions, species)
-            atom_energies = self.energy_scale * eps + self.energy_shift[species]  # [n_atoms] eV
+            # float64 from here on: the shift is large and the sum over atoms must not lose meV.
+            atom_energies = self.energy_scale * eps.to(torch.float64) + self.energy_shift[species]  # [n_atoms] eV
             energy = sum_per_graph(atom_energies, batch.graph_index, batch.n_graphs)  # [n_graphs] eV
             out: ModelOutput = {
                 "energy": energy,

@@ -14,6 +14,17 @@ One GVP, for input ``(s, V)``:
 4. vector nonlinearity: gating ``V' · sigmoid(W_g σ_g(s'))`` or ``V' · σ(‖V'‖)``,
 5. scalar activation ``σ(s')``.
 
+Where this differs from gvp-pytorch (the authors' code): a convolution layer there *averages* the
+messages over the neighbours (``torch_scatter`` mean). Here the messages are multiplied by a
+smooth cutoff envelope ``u(r)`` (the same polynomial as NequIP's, going to zero at r_max) and
+*summed*, then divided by √(average number of neighbours) measured on the training set
+(:class:`GVPConvLayer`). Why: the energy must be a smooth function of the positions for forces to
+be its gradient. With a hard radius graph and a mean, an atom crossing r_max changes the neighbour
+count and so every other message's weight in a jump, and the energy (and the forces, which are
+−∂E/∂r here, not a separate output as in gvp-pytorch's tasks) are discontinuous; the envelope makes
+a leaving neighbour's message fade to zero, which only a sum (not a mean) preserves. The fixed
+√(avg neighbours) keeps the sum's scale near a mean's without depending on the count, as in NequIP.
+
 Example:
     >>> import torch
     >>> gvp = GVP((4, 2), (8, 3))

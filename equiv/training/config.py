@@ -100,7 +100,12 @@ class TrainConfig:
         n_train, n_val: training and validation structures; n_test: test structures (``None``: all).
         epochs, max_time_s, max_steps: budget; training stops at whichever comes first (none given:
             :data:`DEFAULT_MAX_TIME_S`). ``max_time_s`` counts training and validation, not data
-            loading or the final test.
+            loading or the final test. ``max_steps`` alone is the fair budget of a sweep: every
+            member gets the same number of optimizer steps whatever its training-set size.
+        val_every_steps: validate at the end of the first epoch after this many optimizer steps
+            since the last validation (and always at the end). ``None``: after every epoch, except
+            with a step budget (``max_steps``, no epochs), where it is ``max_steps // 20`` so that a
+            small training set (few steps per epoch) is not validated hundreds of times.
         batch_size: structures per optimizer step; eval_batch_size: per evaluation batch.
         lr: initial learning rate (Adam with AMSGrad); ``None``: :data:`DEFAULT_LR` of the
             architecture.
@@ -138,6 +143,7 @@ class TrainConfig:
     epochs: int | None = None
     max_time_s: float | None = None
     max_steps: int | None = None
+    val_every_steps: int | None = None
     batch_size: int = 5
     eval_batch_size: int = 50
     lr: float | None = None
@@ -177,6 +183,7 @@ class TrainConfig:
         positive_int("the test-set size", self.n_test, allow_none=True)
         positive_int("epochs", self.epochs, allow_none=True)
         positive_int("the step limit", self.max_steps, allow_none=True)
+        positive_int("the validation interval", self.val_every_steps, allow_none=True)
         positive_int("the batch size", self.batch_size)
         positive_int("the evaluation batch size", self.eval_batch_size)
         positive_int("the plateau patience", self.plateau_patience)
@@ -222,6 +229,15 @@ class TrainConfig:
         from equiv.models import PRESETS
 
         return PRESETS[self.model].kind
+
+    @property
+    def validation_interval(self) -> int:
+        """Optimizer steps between validations (see ``val_every_steps``); 1 means every epoch."""
+        if self.val_every_steps is not None:
+            return self.val_every_steps
+        if self.max_steps is not None and self.epochs is None:
+            return max(1, self.max_steps // 20)
+        return 1
 
     def budget_text(self) -> str:
         parts = []

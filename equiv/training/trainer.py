@@ -46,6 +46,7 @@ from equiv.training.device import (
     resolve_device,
     training_numerics,
 )
+from equiv.training.convergence import Convergence, check_convergence
 from equiv.training.ema import WeightEMA
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
 from equiv.training.normalization import species_counts, species_energy_shift
@@ -141,7 +142,9 @@ class TrainResult:
         dataset: the data set's metadata, sizes and split protocol.
         normalization: per-species energy shifts (eV), scale (eV), average neighbours.
         n_parameters: trainable parameters; model_config: the model's full config;
-        history: every :class:`EpochReport`.
+        history: every :class:`EpochReport` (one per validation).
+        convergence: :class:`~equiv.training.convergence.Convergence` of the validation history
+            (the one stated rule of :mod:`equiv.training.convergence`).
     """
 
     config: TrainConfig
@@ -165,6 +168,7 @@ class TrainResult:
     n_parameters: int
     model_config: dict[str, Any] = field(default_factory=dict)
     history: list[EpochReport] = field(default_factory=list)
+    convergence: Convergence | None = None
 
     def summary(self) -> dict[str, Any]:
         """Flat JSON-ready summary: the test errors under their own keys plus the run's facts
@@ -192,6 +196,12 @@ class TrainResult:
             "n_parameters": self.n_parameters,
             "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
             "normalization": self.normalization,
+            "budget": self.config.budget_text(),
+            "max_steps": self.config.max_steps,
+            "lr_schedule": self.config.lr_schedule,
+            "converged": None if self.convergence is None else self.convergence.converged,
+            "convergence_improvement": None if self.convergence is None else self.convergence.relative_improvement,
+            "convergence_rule": None if self.convergence is None else self.convergence.rule,
         }
 
 
@@ -206,7 +216,8 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def _loss(out: dict[str, torch.Tensor], energy: torch.Tensor, forces: torch.Tensor, inv_scale: float,
           w_energy: float, w_force: float) -> torch.Tensor:
-    de = (out["energy"] - energy) * inv_scale  # [n_graphs], units of σ
+    # float64: model energies and reference energies are float64 (see equiv.models.base)
+    de = (out["energy"].to(torch.float64) - energy.to(torch.float64)) * inv_scale  # [n_graphs], units of σ
     df = (out["forces"] - forces) * inv_scale  # [n_atoms, 3]
     return w_energy * de.pow(2).mean() + w_force * df.pow(2).mean()
 
@@ -325,6 +336,13 @@ class Trainer:
             parts.append(steps / c.max_steps)
         return min(1.0, max(parts))
 
+    @staticmethod
+    def _recheck_threads(cpu_load: CpuLoad | None, threads: int) -> None:
+        if cpu_load is not None:
+            wanted = choose_threads(None, cpu_load.others_busy(min_interval_s=0.0))
+            if wanted != threads:
+                torch.set_num_threads(wanted)
+
     def _checkpoint_metadata(self, dataset: dict[str, Any], normalization: dict, epoch: int | None,
                              val: dict | None, test: dict | None) -> dict[str, Any]:
         return {
@@ -379,6 +397,7 @@ class Trainer:
         best_loss, best_epoch, best_val, best_state = math.inf, None, {}, None
         epochs_since_best = 0
         steps = structures = 0
+        val_interval, last_val_steps = c.validation_interval, 0
         step_seconds = 0.0
         stopped, cancelled = "", False
         last_progress = -math.inf
@@ -441,6 +460,13 @@ class Trainer:
             step_seconds += t_epoch_steps
             if cancelled and best_epoch is not None:
                 break  # keep the best checkpoint; no more work
+            due = (bool(stopped) or steps - last_val_steps >= val_interval
+                   or (c.epochs is not None and epoch >= c.epochs))
+            if not due:
+                self._recheck_threads(cpu_load, threads)
+                threads = torch.get_num_threads() if cpu_load is not None else threads
+                continue
+            last_val_steps = steps
             val, val_loss = self._evaluate(eval_model, val_batches)
             if not math.isfinite(val_loss):
                 raise TrainingError(f"the validation error became NaN or infinite at epoch {epoch} "
@@ -472,11 +498,8 @@ class Trainer:
             new_lr = optimizer.param_groups[0]["lr"]
             if stopped:
                 break
-            if cpu_load is not None:
-                wanted = choose_threads(None, cpu_load.others_busy(min_interval_s=0.0))
-                if wanted != threads:
-                    threads = wanted
-                    torch.set_num_threads(threads)
+            self._recheck_threads(cpu_load, threads)
+            threads = torch.get_num_threads() if cpu_load is not None else threads
             if c.epochs is not None and epoch >= c.epochs:
                 stopped = "epochs"
             elif c.lr_schedule == "plateau" and new_lr < c.min_lr:
@@ -506,6 +529,7 @@ class Trainer:
             checkpoint=self.checkpoint_path if (self.checkpoint_path is not None and best_epoch is not None) else None,
             dataset=dataset, normalization=normalization, n_parameters=n_parameters,
             model_config=model.config.to_dict(), history=history,
+            convergence=check_convergence([(r.steps, r.val.get("force_mae_mev_per_a", math.nan)) for r in history]),
         )
 
 

@@ -2,10 +2,15 @@
 layout of the published MD17 / rMD17 tables with the published numbers beside one's own.
 
 Every result carries what it was measured on. A column of the results table is one (model,
-data set, reference method, training-set size, source) and its header says all of them, e.g.
-``gvp · xTB MD (GFN2-xTB) · n=200 · this app`` next to ``NequIP (l=3) · rMD17 (PBE/def2-SVP) ·
-n=1000 · published``, so a result on generated xTB data is never read as an rMD17 result. The CSV
-export is the long form: one row per cell with each of these in its own column.
+data set, reference method, size, source) and its header says all of them, e.g.
+``gvp · xTB MD (GFN2-xTB) · n=250 (train+val) · this app`` next to ``NequIP (l=3) · rMD17
+(PBE/def2-SVP) · n=1000 (train+val) · published``, so a result on generated xTB data is never read
+as an rMD17 result. The size is training + validation structures, as the published "1000" counts
+them (950 + 50): a run with 950 training and 50 validation structures sits in the published
+column (a run record without ``n_val`` counts its training structures only). A cell of this app
+whose runs did not all converge (see :mod:`equiv.training.convergence`) says "not converged"
+with its budget, and :func:`short_run_warning` says so above the table. The CSV export is the
+long form: one row per cell with each of these in its own column.
 
 Example:
     >>> dataset_label("rmd17:ethanol"), dataset_label("xtb:ethanol")
@@ -31,12 +36,37 @@ from equiv.training.published import PUBLISHED, PublishedResult
 from equiv.views.run_progress import format_duration
 
 __all__ = ["dataset_label", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
-           "results_long", "results_wide", "results_csv", "RESULT_COLUMNS", "column_label"]
+           "results_long", "results_wide", "results_csv", "RESULT_COLUMNS", "column_label", "short_run_warning",
+           "labelled_size", "run_budget", "run_converged"]
 
 _RMD17_TO_KEY = {e.rmd17: key for key, e in LIBRARY.items() if e.rmd17}
 #: Columns of :func:`results_long` (the CSV export).
-RESULT_COLUMNS = ["molecule", "source", "model", "data set", "level of theory", "n_train", "recipe", "energy MAE (meV)",
-                  "force MAE (meV/Å)", "energy MAE std (meV)", "force MAE std (meV/Å)", "runs", "run ids", "reference"]
+RESULT_COLUMNS = ["molecule", "source", "model", "data set", "level of theory", "n (train+val)", "n_train", "recipe",
+                  "energy MAE (meV)", "force MAE (meV/Å)", "energy MAE std (meV)", "force MAE std (meV/Å)", "runs",
+                  "run ids", "reference", "budget", "converged"]
+
+
+def run_budget(run: Run) -> str:
+    """What a run was given: ``600 steps``, ``30 epochs``, ``20 s`` (from its record)."""
+    recorded = (run.test_metrics or {}).get("budget")
+    if recorded:
+        return str(recorded)
+    c = run.config
+    parts = [f"{c['epochs']} epochs" if c.get("epochs") else "", f"{c['max_time_s']:g} s" if c.get("max_time_s") else "",
+             f"{c['max_steps']} steps" if c.get("max_steps") else ""]
+    return " or ".join(p for p in parts if p) or "?"
+
+
+def run_converged(run: Run) -> str:
+    """``yes`` / ``no`` (the rule of :mod:`equiv.training.convergence`), or ``""`` when not recorded."""
+    flag = (run.test_metrics or {}).get("converged")
+    return "" if not isinstance(flag, bool) else ("yes" if flag else "no")
+
+
+def labelled_size(config: dict) -> int:
+    """Training + validation structures of a run (the published tables' n: 950 + 50 = 1000)."""
+    n_val = config.get("n_val")
+    return int(config.get("n_train") or 0) + (int(n_val) if isinstance(n_val, int) else 0)
 
 
 def molecule_key(name: str | None) -> str:
@@ -107,11 +137,13 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             "progress": (1.0 if r.status == "finished" else r.progress or 0.0),
             "test E MAE (meV)": _metric(r, "energy_mae_mev"),
             "test F MAE (meV/Å)": _metric(r, "force_mae_mev_per_a"),
+            "budget": run_budget(r) if training else "",
+            "converged": run_converged(r) if training else "",
             "note": note,
         })
     frame = pd.DataFrame(rows, columns=["id", "status", "kind", "model", "molecule", "data set", "level of theory",
                                         "n_train", "seed", "device", "group", "created", "time", "progress",
-                                        "test E MAE (meV)", "test F MAE (meV/Å)", "note"])
+                                        "test E MAE (meV)", "test F MAE (meV/Å)", "budget", "converged", "note"])
     for column in ("test E MAE (meV)", "test F MAE (meV/Å)"):
         frame[column] = frame[column].astype(float)  # missing: NaN, shown empty
     return frame
@@ -135,16 +167,16 @@ def run_export(run: Run, epochs: Sequence[EpochRecord]) -> str:
     return json.dumps({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]}, indent=2, default=str)
 
 
-def column_label(model: str, dataset: str, level: str, n_train: int, source: str, recipe: str = "") -> str:
-    """A results-table column header; ``recipe`` (set when one model has several recipes) follows
-    the model in brackets."""
+def column_label(model: str, dataset: str, level: str, n_labelled: int, source: str, recipe: str = "") -> str:
+    """A results-table column header (``n_labelled``: training + validation structures); ``recipe``
+    (set when one model has several recipes) follows the model in brackets."""
     name = f"{model} [{recipe}]" if recipe else model
-    return f"{name} · {dataset} ({level}) · n={n_train} · {source}"
+    return f"{name} · {dataset} ({level}) · n={n_labelled} (train+val) · {source}"
 
 
 #: Run-config keys that do not change what a result measures: they are not part of its recipe.
 _NOT_RECIPE = frozenset({"seed", "device", "threads", "labels", "checkpoint", "data_dir", "eval_batch_size", "data",
-                         "model", "n_train"})
+                         "model"})
 
 
 #: Training settings at their defaults: a run recorded before a setting existed used its default.
@@ -167,9 +199,11 @@ def _recipe_text(recipe: dict[str, object], keys: Iterable[str]) -> str:
 def _published_rows(published: Iterable[PublishedResult]) -> list[dict]:
     return [{
         "molecule": p.molecule, "source": "published", "model": p.model, "data set": p.dataset,
-        "level of theory": p.level_of_theory, "n_train": p.n_train, "energy MAE (meV)": p.energy_mae_mev,
+        "level of theory": p.level_of_theory, "n (train+val)": p.n_train, "n_train": None,
+        "energy MAE (meV)": p.energy_mae_mev,
         "force MAE (meV/Å)": p.force_mae_mev_per_a, "energy MAE std (meV)": None, "force MAE std (meV/Å)": None,
-        "runs": None, "run ids": "", "reference": p.source, "recipe": "",
+        "runs": None, "run ids": "", "reference": p.source, "recipe": "", "budget": "converged (published)",
+        "converged": None,
     } for p in published]
 
 
@@ -189,9 +223,9 @@ def _own_rows(runs: Iterable[Run]) -> list[dict]:
         fingerprint = json.dumps(recipe, sort_keys=True, default=str)
         recipes[fingerprint] = recipe
         key = (molecule_key(r.molecule), str(r.model), dataset_label(r.config.get("data")), _level(r),
-               int(r.config.get("n_train") or 0), fingerprint)
+               labelled_size(r.config), fingerprint)
         groups.setdefault(key, []).append(r)
-    variants: dict[tuple, set[str]] = {}  # (model, data set, level, n_train) -> recipe fingerprints
+    variants: dict[tuple, set[str]] = {}  # (model, data set, level, n train+val) -> recipe fingerprints
     for (_, model, dataset, level, n_train, fingerprint) in groups:
         variants.setdefault((model, dataset, level, n_train), set()).add(fingerprint)
     differing: dict[tuple, set[str]] = {}
@@ -205,9 +239,13 @@ def _own_rows(runs: Iterable[Run]) -> list[dict]:
         members.sort(key=lambda r: r.id)
         energies = pd.Series([_metric(r, "energy_mae_mev") for r in members], dtype=float)
         forces = pd.Series([_metric(r, "force_mae_mev_per_a") for r in members], dtype=float)
+        flags = [(r.test_metrics or {}).get("converged") for r in members]
+        flags = [f for f in flags if isinstance(f, bool)]
+        budgets = sorted({run_budget(r) for r in members})
         rows.append({
             "molecule": molecule, "source": "this app", "model": model, "data set": dataset, "level of theory": level,
-            "n_train": n_train,
+            "n (train+val)": n_train, "n_train": int(members[0].config.get("n_train") or 0),
+            "budget": ", ".join(budgets), "converged": sum(flags) / len(flags) if flags else None,
             "recipe": _recipe_text(recipes[fingerprint], differing.get((model, dataset, level, n_train), ())),
             "energy MAE (meV)": energies.mean(), "force MAE (meV/Å)": forces.mean(),
             "energy MAE std (meV)": energies.std() if len(members) > 1 else None,
@@ -227,7 +265,7 @@ def results_long(runs: Iterable[Run], published: Iterable[PublishedResult] = PUB
     order = {key: i for i, key in enumerate(LIBRARY)}
     frame["_m"] = frame["molecule"].map(lambda m: order.get(m, len(order)))
     frame["_s"] = (frame["source"] != "published").astype(int)
-    frame = frame.sort_values(["_m", "molecule", "_s", "data set", "n_train", "model"], kind="stable")
+    frame = frame.sort_values(["_m", "molecule", "_s", "data set", "n (train+val)", "model"], kind="stable")
     return frame.drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 
@@ -240,12 +278,18 @@ def results_wide(long: pd.DataFrame) -> pd.DataFrame:
     def cell(row) -> str:
         e, f = row["energy MAE (meV)"], row["force MAE (meV/Å)"]
         text = f"{_fmt(e)} / {_fmt(f)}"
-        return text + (f" ({int(row['runs'])} runs)" if row["source"] == "this app" and row["runs"] and row["runs"] > 1 else "")
+        notes = []
+        if row["source"] == "this app" and row["runs"] and row["runs"] > 1:
+            notes.append(f"{int(row['runs'])} runs")
+        converged = row.get("converged")
+        if row["source"] == "this app" and converged is not None and not pd.isna(converged) and converged < 1:
+            notes.append(f"not converged, {row['budget']}")
+        return text + (f" ({'; '.join(notes)})" if notes else "")
 
     table: dict[str, dict[str, str]] = {}
     keys: dict[str, tuple] = {}
     for _, row in long.iterrows():
-        label = column_label(row["model"], row["data set"], row["level of theory"], int(row["n_train"]), row["source"],
+        label = column_label(row["model"], row["data set"], row["level of theory"], int(row["n (train+val)"]), row["source"],
                              row["recipe"] or "")
         keys[label] = _column_order(row)
         table.setdefault(molecule_title(row["molecule"]), {})[label] = cell(row)
@@ -263,8 +307,24 @@ def _column_order(row) -> tuple:
     """This app's results first (by data set, model and training-set size), then the published ones
     (rMD17 with 1,000, then 50 structures, then the original MD17)."""
     if row["source"] == "published":
-        return (1, row["data set"] != "rMD17", -int(row["n_train"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
-    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n_train"]), row["recipe"] or "")
+        return (1, row["data set"] != "rMD17", -int(row["n (train+val)"]), _PUBLISHED_ORDER.get(row["model"], 9), row["model"])
+    return (0, _OWN_DATASETS.get(row["data set"], 2), row["data set"], row["model"], int(row["n (train+val)"]),
+            row["recipe"] or "")
+
+
+def short_run_warning(long: pd.DataFrame) -> str | None:
+    """A warning when cells of this app that did not converge stand in a table with published
+    numbers (``None`` when there are none)."""
+    if long.empty or not (long["source"] == "published").any():
+        return None
+    own = long[long["source"] == "this app"]
+    short = own[own["converged"].notna() & (own["converged"].astype(float) < 1)]
+    if short.empty:
+        return None
+    budgets = ", ".join(sorted(set(short["budget"])))
+    return (f"{len(short)} of this app's cells come from runs that did not converge (budget {budgets}): their errors "
+            "measure the budget, not the model, and are not comparable with the published numbers beside them, "
+            "which were trained to convergence.")
 
 
 def _fmt(value) -> str:

@@ -100,21 +100,40 @@ def overlay_figure(series: Sequence[tuple[str, str, Sequence[EpochRecord]]], tit
 
 
 def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = None) -> go.Figure:
-    """Test force MAE against training-set size on log-log axes: every run as a faint dot, the
-    mean over seeds with bars from the lowest to the highest seed, and the fitted power law
-    (slope ± standard error in the legend). With one data set, a grey dotted line marks the error of
-    predicting zero forces on its test set: a curve on that line has learned nothing."""
+    """Test force MAE against training-set size on log-log axes: every run as a faint dot (hollow
+    when it is within 10 % of the zero-force error and so left out of the fits), the mean over seeds
+    with bars from the lowest to the highest seed, and the fitted power law. The legend gives the
+    slope as the mean ± sd of the per-seed slopes, Δslope against the reference model, and the share
+    of converged runs (see :mod:`equiv.views.learning_curves`). With one data set, a grey dotted line
+    marks the error of predicting zero forces on its test set: a curve on that line has learned
+    nothing."""
     fig = go.Figure()
     for i, curve in enumerate(curves):
         color = model_color(curve.model, i)
         name = curve.model if len({c.dataset for c in curves}) == 1 else curve.label
         fit = curve.fit
-        legend = f"{name}: slope {fit.text()}" if fit is not None else f"{name} (one size: no slope yet)"
-        xs_all = [p.n_train for p in curve.points for _ in p.values]
-        ys_all = [v for p in curve.points for v in p.values]
-        fig.add_trace(go.Scatter(x=xs_all, y=ys_all, mode="markers", name=f"{name}, each run", legendgroup=name,
-                                 showlegend=False, marker={"color": color, "size": 6, "opacity": 0.35},
-                                 hovertemplate="n = %{x}: %{y:.1f} meV/Å<extra>" + name + "</extra>"))
+        if curve.slopes is not None:
+            legend = f"{name}: slope {curve.slopes.text()}"
+            if curve.delta is not None:
+                legend += f", Δ vs {curve.reference} {curve.delta.mean:+.2f}"
+        elif fit is not None:
+            legend = f"{name}: slope {fit.text()}"
+        else:
+            legend = f"{name} (one size: no slope yet)"
+        if curve.converged is not None and curve.converged < 1:
+            legend += f", {curve.converged:.0%} converged"
+        for hollow in (False, True):
+            xs_run = [p.n_train for p in curve.points for v, out in zip(p.values, p.excluded or (False,) * p.count) if out == hollow]
+            ys_run = [v for p in curve.points for v, out in zip(p.values, p.excluded or (False,) * p.count) if out == hollow]
+            if not xs_run:
+                continue
+            fig.add_trace(go.Scatter(
+                x=xs_run, y=ys_run, mode="markers", name=f"{name}, " + ("left out (at zero forces)" if hollow else "each run"),
+                legendgroup=name, showlegend=False,
+                marker={"color": color, "size": 7 if hollow else 6, "opacity": 0.8 if hollow else 0.35,
+                        "symbol": "circle-open" if hollow else "circle"},
+                hovertemplate="n = %{x}: %{y:.1f} meV/Å" + (" (left out of the fit)" if hollow else "")
+                              + "<extra>" + name + "</extra>"))
         ns = np.array([p.n_train for p in curve.points], dtype=float)
         means = np.array([p.mean for p in curve.points])
         fig.add_trace(go.Scatter(
