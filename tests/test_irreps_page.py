@@ -23,7 +23,7 @@ from equiv.o3 import (
 )
 from equiv.views.irreps_settings import random_euler_degrees, random_vectors
 from equiv.views.irreps_tables import nequip_irreps
-from tests.apptest_tools import figure, open_page, table, texts
+from tests.apptest_tools import figure, open_page, shown, table, texts
 
 PAGE = "app_pages/irreps.py"
 TOL = 1e-12
@@ -336,7 +336,7 @@ def test_controls_write_the_url():
 )
 def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
     at = irreps_page(**query)
-    warnings = " ".join(texts(at, "warning"))
+    warnings = " ".join(shown(at, "warning"))
     for message in messages:
         assert message in warnings, warnings
     for key, value in expected.items():
@@ -348,7 +348,7 @@ def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
 
 def test_bad_section_in_link():
     at = irreps_page(section="Nonsense")
-    assert "section='Nonsense'" in " ".join(texts(at, "warning"))
+    assert "section='Nonsense'" in " ".join(shown(at, "warning"))
     assert table(at, "irreps_components_trace") is not None  # the first section is shown
 
 

@@ -45,6 +45,8 @@ from equiv.models.equivariance import relative_error
 from equiv.o3 import axis_angle_to_matrix
 
 __all__ = [
+    "MAX_BATCH_ATOMS",
+    "MAX_MODEL_ATOMS",
     "MAX_XTB_ATOMS",
     "Comparison",
     "Outputs",
@@ -58,6 +60,12 @@ __all__ = [
 #: The reference panel runs GFN2-xTB only up to this many atoms (a single point for aspirin,
 #: 21 atoms, takes about 50 ms here; see bench/rotation_latency.py).
 MAX_XTB_ATOMS = 30
+#: The model panels run up to this many atoms (a NequIP forward pass with forces for 150 atoms takes
+#: a fraction of a second on one core; larger molecules are refused with a note).
+MAX_MODEL_ATOMS = 150
+#: Atoms per batched forward pass over several frames (a spin or the error curve): the models build
+#: a dense distance matrix over the batch, so 36 frames × 150 atoms go in chunks of this size.
+MAX_BATCH_ATOMS = 1024
 
 _EVAL_LOCK = threading.Lock()
 
@@ -102,8 +110,12 @@ def _one_thread() -> Iterator[None]:
 
 def evaluate(model: EnergyModel, numbers: Sequence[int], positions: Sequence[np.ndarray] | np.ndarray) -> list[Outputs]:
     """Run ``model`` (energy, forces, atom vectors, features) on several geometries of one molecule
-    in one batch: positions ``[n_frames, n_atoms, 3]`` (Å) → one :class:`Outputs` per frame."""
+    in batches of at most :data:`MAX_BATCH_ATOMS` atoms: positions ``[n_frames, n_atoms, 3]`` (Å)
+    → one :class:`Outputs` per frame."""
     frames = [np.asarray(p, dtype=np.float64) for p in positions]
+    per_batch = max(1, MAX_BATCH_ATOMS // max(1, len(numbers)))
+    if len(frames) > per_batch:
+        return [out for k in range(0, len(frames), per_batch) for out in evaluate(model, numbers, frames[k:k + per_batch])]
     if not frames:
         return []
     n = len(numbers)

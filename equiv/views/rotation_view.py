@@ -21,6 +21,7 @@ import numpy as np
 from equiv.errors import EquivError
 from equiv.molecules import Molecule
 from equiv.views.rotation_lab import (
+    MAX_MODEL_ATOMS,
     MAX_XTB_ATOMS,
     Comparison,
     Outputs,
@@ -107,6 +108,10 @@ def prepare_panel(panel_id: str, source: ModelSource | None, molecule: Molecule)
         return Panel(panel_id, title, subtitle, None, base, seconds=seconds)
     if source is None:
         raise EquivError(f"panel {panel_id!r} needs a model source")
+    if molecule.n_atoms > MAX_MODEL_ATOMS:
+        return Panel(panel_id, title, source.label, None, None,
+                     f"not computed: {molecule.n_atoms} atoms (models are shown up to {MAX_MODEL_ATOMS} atoms, "
+                     "to keep the page responsive on this server)")
     try:
         model = load_source(source, tuple(int(z) for z in x.numbers))
         t0 = time.perf_counter()
