@@ -365,7 +365,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     at = irreps_page(section="Outer product")
     at.text_input(key="irreps_a").input("1, two, 3").run()
     assert not at.exception
-    errors = " ".join(texts(at, "error"))
+    errors = " ".join(shown(at, "error"))
     assert "is not 3 numbers" in errors and "Still using a = (1, 2, 3)" in errors
     assert at.text_input(key="irreps_a").value == "1, two, 3"  # what was typed is not lost
     assert at.query_params["a"] == "1,2,3"
@@ -373,7 +373,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     show_section(at, "Rotate & reflect")
     show_section(at, "Outer product")  # the typed text and its message are still there
     assert at.text_input(key="irreps_a").value == "1, two, 3"
-    assert "Still using a = (1, 2, 3)" in " ".join(texts(at, "error"))
+    assert "Still using a = (1, 2, 3)" in " ".join(shown(at, "error"))
     at.text_input(key="irreps_a").input("(2, 0, 1)").run()
     assert texts(at, "error") == [] and at.query_params["a"] == "2,0,1"
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from equiv.errors import MoleculeError
@@ -55,7 +54,6 @@ MAX_PROPERTIES = 32
 JSON_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                          "float16", "float32", "float64", "complex64", "complex128"})
 
-_PROPERTIES = re.compile(r"""(?:^|\s)properties\s*=\s*(["']?)([^\s"']*)\1""", re.IGNORECASE)
 
 
 class XyzFrame(NamedTuple):
@@ -86,11 +84,19 @@ def _check_comment(line: str, line_no: int) -> None:
     if len(line) > MAX_COMMENT_CHARS:
         raise MoleculeError(f"line {line_no}: the comment line has {len(line):,} characters "
                             f"(at most {MAX_COMMENT_CHARS:,})")
-    match = _PROPERTIES.search(line)
-    if match is None:
+    if "properties" not in line.lower():
         return
-    fields = match.group(2).split(":")
-    if len(fields) % 3 or len(fields) // 3 > MAX_PROPERTIES:
+    from ase.io.extxyz import key_val_str_to_dict
+
+    try:  # the comment as ASE's reader will see it (linear in the line's length)
+        info = key_val_str_to_dict(line.strip())
+    except Exception:  # noqa: BLE001 - ASE refuses the same line later with its own message
+        return
+    value = info.get("Properties")
+    if value is None:
+        return
+    fields = str(value).split(":")
+    if not isinstance(value, str) or len(fields) % 3 or len(fields) // 3 > MAX_PROPERTIES:
         raise MoleculeError(f"line {line_no}: Properties= must be name:type:width triples "
                             f"(at most {MAX_PROPERTIES})")
     for name, kind, width in zip(fields[0::3], fields[1::3], fields[2::3]):
