@@ -24,6 +24,7 @@ from equiv.o3 import (
     wigner_D,
 )
 from equiv.views.checks import FLOAT64_TOLERANCE, Check, checks_table
+from equiv.views.text import escape_markdown
 from equiv.views.irreps_figures import (
     cg_heatmaps,
     coefficient_bars,
@@ -450,10 +451,11 @@ st.caption(
     "irreducible pieces. Every number is computed live in float64 and checked. Links carry the settings."
 )
 for problem in ctl.apply_deep_link():
-    st.warning(problem, icon=":material/link_off:")
+    st.warning(escape_markdown(problem), icon=":material/link_off:")
 requested = st.query_params.get("section")
 if requested is not None and requested not in SECTIONS:
-    st.warning(f"link parameter section={requested!r} is not a section of this page; showing {SECTIONS[0]!r}",
+    st.warning(escape_markdown(f"link parameter section={requested[:60]!r} is not a section of this page; "
+                               f"showing {SECTIONS[0]!r}"),
                icon=":material/link_off:")
 
 SECTION_FUNCTIONS = [outer_product_section, rotate_section, cg_section, harmonics_section, wigner_section, nequip_section]
@@ -463,4 +465,4 @@ for tab, section in zip(st.tabs(SECTIONS, key="section", bind="query-params"), S
             try:
                 section()
             except EquivError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from equiv.errors import EquivError
+from equiv.views.text import escape_markdown
 from equiv.views.irreps_settings import (
     L_MAX,
     QUERY_KEYS,
@@ -155,7 +156,7 @@ def vector_input(field: str, label: str) -> None:
         help=f"three numbers x, y, z separated by commas or spaces, each between −{VECTOR_MAX_ABS:g} and {VECTOR_MAX_ABS:g}",
     )
     if key + "_error" in st.session_state:
-        st.error(st.session_state[key + "_error"][1])
+        st.error(escape_markdown(st.session_state[key + "_error"][1]))
 
 
 def _set_vectors(a: tuple[float, ...], b: tuple[float, ...]) -> None:

@@ -12,7 +12,9 @@ import streamlit as st
 
 from equiv.errors import EquivError
 from equiv.molecules import LIBRARY, SUPPORTED_SUFFIXES, Molecule, load_molecule, molecule_from_smiles, read_molecule_bytes
+from equiv.parsing import parse_run_ids
 from equiv.views.rotation_figures import error_figure, glyph_figure, glyph_irreps
+from equiv.views.rotation_lab import MAX_MODEL_ATOMS
 from equiv.views.rotation_models import ModelSource, model_sources, run_source
 from equiv.views.rotation_settings import (
     AXIS_PRESETS,
@@ -85,12 +87,14 @@ def widget_values(s: RotationSettings) -> dict:
 if "rot_settings" not in state:
     first, problems = parse_query(st.query_params.to_dict())
     state.rot_current = {"kind": "library", "key": first.molecule}
-    for run_text in [t for t in str(st.query_params.get("run", "")).split(",") if t.strip()]:
+    run_ids, run_problems = parse_run_ids(st.query_params.get("run", ""))
+    problems += run_problems
+    for run_id in run_ids:
         # ?run=ID: a training run's checkpoint (from the runs page), on its molecule, in its panel.
         try:
-            run_molecule, run_src = run_source(run_text)
+            run_molecule, run_src = run_source(run_id)
         except EquivError as exc:
-            problems.append(f"link parameter run={run_text[:40]}: {exc}")
+            problems.append(f"link parameter run={run_id}: {exc}")
             continue
         first = first.replace(molecule=run_molecule, models=tuple(p for p in PANELS if p in first.models or p == run_src.slot))
         state.rot_current = {"kind": "library", "key": run_molecule}
@@ -153,7 +157,7 @@ with input_col:
                 state.rot_upload_seen = upload.file_id
                 state.rot_upload_error = None
                 try:
-                    molecule = read_molecule_bytes(upload.getvalue(), upload.name)
+                    molecule = read_molecule_bytes(upload.getvalue(), upload.name, max_atoms=MAX_MODEL_ATOMS)
                     state.rot_current = {"kind": "file", "molecule": molecule, "label": f"file {upload.name}"}
                 except EquivError as exc:
                     state.rot_upload_error = str(exc)
@@ -166,7 +170,7 @@ with input_col:
             submitted = st.form_submit_button("Build molecule")
         if submitted:
             try:
-                molecule = molecule_from_smiles(smiles)
+                molecule = molecule_from_smiles(smiles, max_atoms=MAX_MODEL_ATOMS)
                 state.rot_current = {"kind": "smiles", "molecule": molecule, "label": "SMILES " + smiles.strip()}
                 state.rot_smiles_error = None
             except EquivError as exc:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from equiv.runs import Run, RunStore
 from equiv.views.learning_curves import learning_curves, slope_rows
-from equiv.views.run_tables import dataset_label
+from equiv.views.run_tables import dataset_label, format_metric
 from equiv.views.text import escape_markdown
 from equiv.views.training_figures import learning_curve_figure
 
@@ -31,8 +31,8 @@ def run_outcome(run: Run) -> None:
         data = run.dataset or {}
         level = data.get("level_of_theory", "")
         st.success(
-            f"Run {run.id} finished: test energy MAE **{m.get('energy_mae_mev', float('nan')):.2f} meV**, "
-            f"force MAE **{m.get('force_mae_mev_per_a', float('nan')):.2f} meV/Å** on {m.get('n_test', '?')} test "
+            f"Run {run.id} finished: test energy MAE **{format_metric(m.get('energy_mae_mev'))} meV**, "
+            f"force MAE **{format_metric(m.get('force_mae_mev_per_a'))} meV/Å** on {m.get('n_test', '?')} test "
             f"structures of {escape_markdown(dataset_label(run.config.get('data')))} ({escape_markdown(level)}), "
             f"{run.config.get('n_train')} training structures, best epoch {m.get('best_epoch')} of {m.get('epochs')} "
             f"({escape_markdown(str(m.get('stopped', '')))}).", icon=":material/check_circle:")

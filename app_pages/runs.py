@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.run_widgets import learning_curve_section, run_outcome
+from equiv.parsing import parse_run_ids
 from equiv.runs import STATUSES, RunStore
 from equiv.training import TRAINING_KINDS
 from equiv.views.run_tables import (
@@ -93,8 +94,8 @@ runs_here = [r for r in all_runs if keep(r)]
 if runs_here:
     here_by_id = {r.id: r for r in runs_here}
     ids = list(here_by_id)
-    wanted = st.query_params.get("run", "")
-    default = ids.index(int(wanted)) if wanted.isdigit() and int(wanted) in ids else 0
+    wanted, _ = parse_run_ids(st.query_params.get("run", ""), max_count=1)
+    default = ids.index(wanted[0]) if wanted and wanted[0] in ids else 0
 
     def run_choice(i: int) -> str:
         r = here_by_id[i]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 
 import streamlit as st
@@ -36,6 +37,7 @@ from equiv.jobs.requests import (
 )
 from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
 from equiv.molecules import LIBRARY, load_molecule
+from equiv.parsing import parse_folder, parse_run_ids
 from equiv.runs import ACTIVE_STATUSES, RunStore
 from equiv.training import DEVICES, cuda_unavailable_reason
 from equiv.views.run_progress import format_duration, run_progress, status_line
@@ -53,6 +55,9 @@ from equiv.views.training_figures import curves_figure
 POLL_S = 1.5
 state = st.session_state
 store = RunStore()
+#: The rMD17 folder box; a shared server sets EQUIV_SHARED_SERVER=1 and names the folder in
+#: $EQUIV_RMD17_DIR instead (see the README, "Serving to a group").
+FOLDER_BOX = os.environ.get("EQUIV_SHARED_SERVER", "").strip().lower() not in ("1", "true", "yes")
 cuda_reason = cuda_unavailable_reason()
 
 for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
@@ -82,17 +87,35 @@ def form_values(prefix: str) -> dict:
     return {field: state[f"{prefix}_{field}"] for field in FORM_DEFAULTS}
 
 
+def rmd17_folder(prefix: str) -> str | None:
+    """The rMD17 folder typed in the form, when it is a readable folder (else ``None``: the default)."""
+    text = state.get(f"{prefix}_rmd17_dir") or ""
+    if not FOLDER_BOX or not text.strip():
+        return None
+    try:
+        return str(parse_folder(text))
+    except EquivError:
+        return None
+
+
 def request_from(prefix: str) -> TrainRequest:
-    return form_request(form_values(prefix), state.get(f"{prefix}_rmd17_dir") or None)
+    return form_request(form_values(prefix), rmd17_folder(prefix))
 
 
 def data_inputs(prefix: str) -> None:
     st.radio("Data set", list(DATA_KINDS), format_func=DATA_KINDS.get, key=f"{prefix}_data", horizontal=True)
     st.selectbox("Molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key=f"{prefix}_molecule")
-    if state[f"{prefix}_data"] == "rmd17":
-        st.text_input("rMD17 folder", key=f"{prefix}_rmd17_dir", placeholder=str(rmd17_data_dir()),
-                      help="Where the rmd17_<molecule>_<train|test>_<NN>.npz files are (empty: $EQUIV_RMD17_DIR or the "
-                           "data home's rmd17 folder; `equiv data download rmd17` puts them there).")
+    if state[f"{prefix}_data"] == "rmd17" and not FOLDER_BOX:
+        st.caption(escape_markdown(f"rMD17 folder (set by the server): {rmd17_data_dir()}"))
+    elif state[f"{prefix}_data"] == "rmd17":
+        text = st.text_input("rMD17 folder", key=f"{prefix}_rmd17_dir", placeholder=str(rmd17_data_dir()),
+                             help="Where the rmd17_<molecule>_<train|test>_<NN>.npz files are (empty: $EQUIV_RMD17_DIR or the "
+                                  "data home's rmd17 folder; `equiv data download rmd17` puts them there).")
+        if text.strip():
+            try:
+                parse_folder(text)
+            except EquivError as exc:
+                st.error(escape_markdown(f"{exc}; using {rmd17_data_dir()} instead."))
 
 
 def budget_inputs(prefix: str) -> None:
@@ -142,7 +165,7 @@ with single_tab:
     with c3:
         budget_inputs("tl")
 
-    status = data_status(state.tl_data, state.tl_molecule, state.get("tl_rmd17_dir") or None, store)
+    status = data_status(state.tl_data, state.tl_molecule, rmd17_folder("tl"), store)
     if status.available:
         st.caption(escape_markdown(f"{status.label}: {status.pool_size:,} structures for training and validation, "
                                    f"{status.test_size:,} test structures."))
@@ -252,8 +275,8 @@ if st.query_params.to_dict() != query:
 # -- live view: the run store, polled in a fragment ------------------------------------------------
 active = store.list_runs(status=ACTIVE_STATUSES)
 watched = state.get("tl_watch")
-if watched is None and st.query_params.get("run", "").isdigit():
-    watched = int(st.query_params["run"])
+if watched is None:
+    watched = next(iter(parse_run_ids(st.query_params.get("run", ""), max_count=1)[0]), None)
 if watched is None:
     recent = active or store.list_runs(limit=1)
     watched = recent[0].id if recent else None

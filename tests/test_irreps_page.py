@@ -23,7 +23,7 @@ from equiv.o3 import (
 )
 from equiv.views.irreps_settings import random_euler_degrees, random_vectors
 from equiv.views.irreps_tables import nequip_irreps
-from tests.apptest_tools import figure, open_page, table, texts
+from tests.apptest_tools import figure, open_page, shown, table, texts
 
 PAGE = "app_pages/irreps.py"
 TOL = 1e-12
@@ -336,7 +336,7 @@ def test_controls_write_the_url():
 )
 def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
     at = irreps_page(**query)
-    warnings = " ".join(texts(at, "warning"))
+    warnings = " ".join(shown(at, "warning"))
     for message in messages:
         assert message in warnings, warnings
     for key, value in expected.items():
@@ -348,7 +348,7 @@ def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
 
 def test_bad_section_in_link():
     at = irreps_page(section="Nonsense")
-    assert "section='Nonsense'" in " ".join(texts(at, "warning"))
+    assert "section='Nonsense'" in " ".join(shown(at, "warning"))
     assert table(at, "irreps_components_trace") is not None  # the first section is shown
 
 
@@ -365,7 +365,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     at = irreps_page(section="Outer product")
     at.text_input(key="irreps_a").input("1, two, 3").run()
     assert not at.exception
-    errors = " ".join(texts(at, "error"))
+    errors = " ".join(shown(at, "error"))
     assert "is not 3 numbers" in errors and "Still using a = (1, 2, 3)" in errors
     assert at.text_input(key="irreps_a").value == "1, two, 3"  # what was typed is not lost
     assert at.query_params["a"] == "1,2,3"
@@ -373,7 +373,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     show_section(at, "Rotate & reflect")
     show_section(at, "Outer product")  # the typed text and its message are still there
     assert at.text_input(key="irreps_a").value == "1, two, 3"
-    assert "Still using a = (1, 2, 3)" in " ".join(texts(at, "error"))
+    assert "Still using a = (1, 2, 3)" in " ".join(shown(at, "error"))
     at.text_input(key="irreps_a").input("(2, 0, 1)").run()
     assert texts(at, "error") == [] and at.query_params["a"] == "2,0,1"
 

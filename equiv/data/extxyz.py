@@ -30,7 +30,7 @@ from ase.data import chemical_symbols
 
 from equiv.data.dataset import DataSet, DataSetMetadata
 from equiv.data.npzfile import atomic_write_bytes
-from equiv.errors import DataError
+from equiv.errors import DataError, MoleculeError
 
 __all__ = ["ENERGY_KEYS", "FORCE_KEYS", "MAX_FRAMES", "read_extxyz_dataset", "write_extxyz_dataset"]
 
@@ -94,6 +94,7 @@ def read_extxyz_dataset(
     display = path.name
     if not path.is_file():
         raise DataError(f"no file at {path}")
+    _check_bounds(path, display)
     numbers0: np.ndarray | None = None
     positions, energies, forces = [], [], []
     first_info: dict[str, Any] = {}
@@ -151,6 +152,24 @@ def read_extxyz_dataset(
     if name is not None:
         meta = meta.replace(name=name)
     return DataSet(numbers0, np.stack(positions), np.array(energies), np.stack(forces), meta)
+
+
+def _check_bounds(path: Path, display: str) -> None:
+    """Every frame's claims checked before ASE reads the file (one streaming pass, nothing kept):
+    atom counts at most :data:`equiv.molecules.MAX_ATOMS` and backed by as many lines, bounded
+    comment lines, per-atom property widths at most 3, at most :data:`MAX_FRAMES` frames. ASE
+    would otherwise loop for minutes on a frame that claims 100,000,000 atoms."""
+    from equiv.molecules import MAX_ATOMS
+    from equiv.molecules.filecheck import scan_xyz_frames
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for _ in scan_xyz_frames(lines, MAX_ATOMS, max_frames=MAX_FRAMES):
+                pass
+    except MoleculeError as exc:
+        raise DataError(f"could not read {display} as extended XYZ: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {display}: {exc.strerror or exc}") from None
 
 
 def _metadata_from(info: dict[str, Any], display: str, numbers: np.ndarray, e_key: str, f_key: str) -> DataSetMetadata:

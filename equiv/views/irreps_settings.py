@@ -251,7 +251,7 @@ def parse_query(
         try:
             parsed = parse(text)
         except EquivError as exc:
-            problems.append(f"link parameter {key}={text!r}: {exc}; using {key} = {fmt(base)}")
+            problems.append(f"link parameter {key}={str(text)[:60]!r}: {str(exc)[:200]}; using {key} = {fmt(base)}")
             continue
         if len(fields) == 1:
             values[fields[0]] = parsed

@@ -45,11 +45,17 @@ from equiv.models.equivariance import relative_error
 from equiv.o3 import axis_angle_to_matrix
 
 __all__ = [
+    "MAX_BATCH_ATOMS",
+    "MAX_BATCH_PAIRS",
+    "MAX_MODEL_ATOMS",
+    "MAX_MODEL_PAIRS",
+    "PAIR_CUTOFF",
     "MAX_XTB_ATOMS",
     "Comparison",
     "Outputs",
     "compare",
     "evaluate",
+    "neighbour_pairs",
     "turntable_angles",
     "turntable_transforms",
     "xtb_outputs",
@@ -58,6 +64,18 @@ __all__ = [
 #: The reference panel runs GFN2-xTB only up to this many atoms (a single point for aspirin,
 #: 21 atoms, takes about 50 ms here; see bench/rotation_latency.py).
 MAX_XTB_ATOMS = 30
+#: The model panels run up to this many atoms and neighbour pairs within :data:`PAIR_CUTOFF`
+#: (ordered pairs, as the models count edges). Memory goes with the edges: the four untrained
+#: models of an uploaded molecule (float64, forces) over a full turn of a 101-atom alkane with
+#: 2,392 pairs peaked at 1.07 GB for the whole process (bench/rotation_memory.py). Larger molecules
+#: get a note instead of a panel.
+MAX_MODEL_ATOMS = 150
+MAX_MODEL_PAIRS = 2000
+PAIR_CUTOFF = 5.0
+#: A batched forward pass over several frames (a spin or the error curve) holds at most this many
+#: atoms (the models build a dense distance matrix over the batch) and neighbour pairs.
+MAX_BATCH_ATOMS = 1024
+MAX_BATCH_PAIRS = 2000
 
 _EVAL_LOCK = threading.Lock()
 
@@ -100,10 +118,26 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
+def neighbour_pairs(positions: np.ndarray, cutoff: float = PAIR_CUTOFF) -> int:
+    """Ordered pairs of distinct atoms closer than ``cutoff`` (Å): the edges of a radius graph.
+
+    >>> neighbour_pairs(np.array([[0.0, 0, 0], [1, 0, 0], [9, 0, 0]]))
+    2
+    """
+    pos = np.asarray(positions, dtype=np.float64)  # [n_atoms, 3]
+    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)  # [n_atoms, n_atoms]
+    return int((d2 < cutoff * cutoff).sum()) - len(pos)
+
+
 def evaluate(model: EnergyModel, numbers: Sequence[int], positions: Sequence[np.ndarray] | np.ndarray) -> list[Outputs]:
     """Run ``model`` (energy, forces, atom vectors, features) on several geometries of one molecule
-    in one batch: positions ``[n_frames, n_atoms, 3]`` (Å) → one :class:`Outputs` per frame."""
+    in batches of at most :data:`MAX_BATCH_ATOMS` atoms and :data:`MAX_BATCH_PAIRS` neighbour
+    pairs: positions ``[n_frames, n_atoms, 3]`` (Å) → one :class:`Outputs` per frame."""
     frames = [np.asarray(p, dtype=np.float64) for p in positions]
+    pairs = max((neighbour_pairs(f) for f in frames), default=0)
+    per_batch = max(1, min(MAX_BATCH_ATOMS // max(1, len(numbers)), MAX_BATCH_PAIRS // max(1, pairs)))
+    if len(frames) > per_batch:
+        return [out for k in range(0, len(frames), per_batch) for out in evaluate(model, numbers, frames[k:k + per_batch])]
     if not frames:
         return []
     n = len(numbers)

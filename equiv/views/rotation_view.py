@@ -21,11 +21,15 @@ import numpy as np
 from equiv.errors import EquivError
 from equiv.molecules import Molecule
 from equiv.views.rotation_lab import (
+    MAX_MODEL_ATOMS,
+    MAX_MODEL_PAIRS,
+    PAIR_CUTOFF,
     MAX_XTB_ATOMS,
     Comparison,
     Outputs,
     compare,
     evaluate,
+    neighbour_pairs,
     turntable_angles,
     turntable_transforms,
     xtb_outputs,
@@ -107,6 +111,12 @@ def prepare_panel(panel_id: str, source: ModelSource | None, molecule: Molecule)
         return Panel(panel_id, title, subtitle, None, base, seconds=seconds)
     if source is None:
         raise EquivError(f"panel {panel_id!r} needs a model source")
+    pairs = neighbour_pairs(x.positions) if molecule.n_atoms <= MAX_MODEL_ATOMS else None
+    if pairs is None or pairs > MAX_MODEL_PAIRS:
+        size = f"{molecule.n_atoms} atoms" + (f" with {pairs:,} neighbour pairs within {PAIR_CUTOFF:g} Å" if pairs else "")
+        return Panel(panel_id, title, source.label, None, None,
+                     f"not computed: {size} (models are shown up to {MAX_MODEL_ATOMS} atoms and {MAX_MODEL_PAIRS:,} "
+                     "pairs, to keep the page responsive and its memory bounded on this server)")
     try:
         model = load_source(source, tuple(int(z) for z in x.numbers))
         t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from equiv.training import TRAINING_KINDS, TrainConfig
 from equiv.training.published import PUBLISHED, PublishedResult
 from equiv.views.run_progress import format_duration
 
-__all__ = ["dataset_label", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
+__all__ = ["dataset_label", "format_metric", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
            "results_long", "results_wide", "results_csv", "RESULT_COLUMNS", "column_label", "short_run_warning",
            "labelled_size", "run_budget", "run_converged"]
 
@@ -103,6 +103,17 @@ def _level(run: Run) -> str:
 def _metric(run: Run, key: str) -> float | None:
     value = (run.test_metrics or {}).get(key)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def format_metric(value: object, spec: str = ".2f") -> str:
+    """A recorded number for display: ``"–"`` when missing, NaN, infinite or not a number.
+
+    >>> format_metric(3.14159), format_metric(float("nan")), format_metric(None), format_metric("x")
+    ('3.14', '–', '–', '–')
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    return format(value, spec)
 
 
 def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:

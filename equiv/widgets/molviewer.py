@@ -6,7 +6,9 @@ code. It draws with 3Dmol.js, which ``make setup`` installs from the npm registr
 ``3Dmol-min.js`` (git-ignored, never committed). Streamlit's component server sends those files
 with their real MIME types, so the browser runs them; files must be real files inside the folder
 (the server refuses symlinks that lead outside it). Only when the local copy is missing does the
-viewer fall back to the CDN, and the page says so.
+viewer fall back to the CDN, and the page says so: the CDN URL and its Subresource Integrity hash
+are fixed in ``viewer.js`` (the browser refuses a file with another hash), and the viewer takes
+render messages only from its parent window.
 
 The iframe is kept while its ``key`` stays the same: new arguments update the drawing in place,
 so the viewers do not flicker and the camera stays where the user left it.
@@ -26,7 +28,8 @@ FRONTEND_DIR = Path(__file__).resolve().parent / "molviewer_frontend"
 THREEDMOL_VERSION = (FRONTEND_DIR / "3DMOL_VERSION").read_text().strip()
 #: Where ``make setup`` puts 3Dmol.js.
 LOCAL_3DMOL = FRONTEND_DIR / "3Dmol-min.js"
-#: The fallback when the local copy is missing.
+#: The fallback when the local copy is missing (fixed in viewer.js with its integrity hash; a test
+#: checks that both agree).
 CDN_URL = f"https://cdn.jsdelivr.net/npm/3dmol@{THREEDMOL_VERSION}/build/3Dmol-min.js"
 
 _component = components.declare_component("molecule_viewer", path=str(FRONTEND_DIR))
@@ -39,4 +42,4 @@ def local_3dmol_installed() -> bool:
 
 def molecule_viewer(scene: dict, key: str) -> Any:
     """Show ``scene`` (from :mod:`equiv.views.scene3d`) in the viewer with this ``key``."""
-    return _component(scene=scene, cdn_url=CDN_URL, key=key, default=None)
+    return _component(scene=scene, key=key, default=None)

@@ -6,8 +6,10 @@
 // change; it sizes itself with "streamlit:setFrameHeight". The iframe lives as long as the
 // component's key, so the camera and the WebGL canvas survive reruns.
 //
-// args: scene (see equiv/views/scene3d.py), cdn_url (3Dmol.js on a CDN, used only when the local
-// copy next to this file is missing). Every string from the scene goes in with textContent.
+// args: scene (see equiv/views/scene3d.py). Every string from the scene goes in with textContent.
+// Render messages are taken only from the parent window (the Streamlit page). 3Dmol.js comes from
+// the local copy next to this file; only when it is missing from the fixed CDN URL below, checked
+// against its Subresource Integrity hash (never a URL taken from a message).
 "use strict";
 
 (function () {
@@ -27,23 +29,30 @@
   }
 
   // -- 3Dmol.js: the local copy, else the CDN ------------------------------------------------
+  // The npm package 3dmol's build/3Dmol-min.js of the version in 3DMOL_VERSION (jsDelivr serves that
+  // file); the hash is its sha384, checked against the npm copy by tests/test_fuzz.py.
+  const CDN_URL = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js";
+  const CDN_INTEGRITY = "sha384-OsczYbldvrHgslr9fFp/i4GiLSeuw9l+QIlv99ITw8soOwXcoGeflFMLg+CU/X1d";
   let loading = null;
-  function loadScript(src) {
+  function loadScript(src, integrity) {
     return new Promise(function (resolve, reject) {
       const s = document.createElement("script");
+      if (integrity) {
+        s.integrity = integrity;
+        s.crossOrigin = "anonymous";
+      }
       s.src = src;
       s.onload = function () { resolve(s.src); };
       s.onerror = function () { s.remove(); reject(new Error("could not load " + src)); };
       document.head.appendChild(s);
     });
   }
-  function load3Dmol(cdnUrl) {
+  function load3Dmol() {
     if (!loading) {
       loading = loadScript("3Dmol-min.js")
         .then(function (url) { return { source: "local", url: url }; })
         .catch(function () {
-          if (!cdnUrl) throw new Error("3Dmol.js is not installed next to the viewer (run make setup)");
-          return loadScript(cdnUrl).then(function (url) { return { source: "cdn", url: url }; });
+          return loadScript(CDN_URL, CDN_INTEGRITY).then(function (url) { return { source: "cdn", url: url }; });
         })
         .then(function (info) {
           body.dataset.threedmol = info.source;
@@ -249,10 +258,11 @@
   }
 
   window.addEventListener("message", function (event) {
+    if (event.source !== window.parent || window.parent === window) return; // only the Streamlit page
     const data = event.data;
     if (!data || data.type !== "streamlit:render") return;
     const args = data.args || {};
-    load3Dmol(args.cdn_url)
+    load3Dmol()
       .then(function () {
         document.getElementById("message").hidden = true;
         draw(args.scene);
