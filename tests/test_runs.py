@@ -500,3 +500,27 @@ def test_quotas_per_server_and_per_session(monkeypatch):
     with run_owner("session-a"):
         assert store.create("train", {}).owner == "session-a"  # a slot came free
     assert store.active_counts("session-a") == (4, 2)
+
+
+# -- the pages with a damaged store -------------------------------------------------------------
+
+def test_pages_say_the_store_is_damaged_and_show_no_traceback():
+    from tests.apptest_tools import open_page
+
+    path = default_store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a database\n" * 500)
+    for page in ("app_pages/runs.py", "app_pages/train.py"):
+        at = open_page(page)
+        assert not at.exception, (page, [e.value for e in at.exception])
+        errors = [e.value for e in at.error]
+        assert any("is damaged or unreadable" in e and "rotation lab still works" in e for e in errors), (page, errors)
+
+
+def test_every_limit_is_documented_with_its_default():
+    from equiv.runs import SETTINGS
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for s in SETTINGS:
+        default = int(s.default) if float(s.default).is_integer() else s.default
+        assert f"| `{s.name}` | `EQUIV_{s.name.upper()}` | {default} | {s.meaning} |" in readme, s.name

@@ -294,9 +294,9 @@ class Launcher:
 
     def step(self) -> bool:
         """One pass; returns whether there is work (jobs of ours, or queued runs)."""
+        self.enforce_stops()
         self.collect()
         self.keep_claims_alive()
-        self.enforce_stops()
         if not self._stopping:
             self.start_queued()
         return bool(self.jobs) or self.has_queued()

@@ -4,10 +4,12 @@ before a run is queued on a shared server (the ``worker_memory_mb`` limit of
 pushing the machine into swap.
 
 The estimate is the worker's fixed cost (interpreter, torch, e3nn, the trainer; measured) plus the
-autograd graph of the largest batch: per edge, per layer, ``channels × (l_max + 1)² × parities``
-feature numbers, times a factor for the intermediate tensors of the message passing and of the
-second derivative that force training takes (calibrated against measured peak resident memory
-with ``bench/worker_memory.py``; the constants below say what was measured). Written here rather
+autograd graphs of a training batch and an evaluation batch: per structure, per edge, per layer,
+``channels × (l_max + 1)² × parities`` feature numbers, times a factor for the intermediate tensors
+(messages, tensor products, gates, the force derivative). Measured peak resident memory
+(``bench/worker_memory.py``) grows with the training *and* the evaluation batch (the allocator
+keeps what training used), about 3.3 times the feature bytes per structure for NequIP; the factor
+below is 1.5 times that. Written here rather
 than taken from a library: no library estimates the memory of these models.
 
 Example:
@@ -27,15 +29,11 @@ from equiv.training.config import TrainConfig
 
 __all__ = ["BASE_MB", "estimate_memory_mb", "check_memory"]
 
-#: A training worker's resident memory before its first batch (Python, torch, e3nn, the model
-#: code): measured about 420 MiB on CPU (bench/worker_memory.py); rounded up.
+#: A training worker's resident memory with a tiny model (Python, torch, e3nn, the trainer):
+#: measured 421 MiB on CPU (bench/worker_memory.py); rounded up.
 BASE_MB = 600.0
-#: Intermediate tensors per edge feature number in one layer's forward pass (messages, tensor
-#: products, gates, radial network) ...
-FORWARD_FACTOR = 24.0
-#: ... and how much more the training step holds (backward for forces, then the second
-#: derivative for the loss gradient).
-TRAIN_FACTOR = 3.0
+#: Bytes held per byte of edge features of one structure (measured about 3.3 for NequIP).
+FACTOR = 5.0
 #: Neighbours per atom when the molecule is not known (a file data set).
 DEFAULT_ATOMS = 25
 
@@ -76,9 +74,8 @@ def estimate_memory_mb(config: TrainConfig) -> float:
     edges = atoms * max(1, min(atoms - 1, 40))
     layers, channels, per_channel = _model_size(config)
     number_bytes = 8 if config.dtype == "float64" else 4
-    per_structure = edges * channels * per_channel * layers * number_bytes * FORWARD_FACTOR
-    peak = max(config.batch_size * per_structure * TRAIN_FACTOR, config.eval_batch_size * per_structure)
-    return BASE_MB + peak / 2**20
+    per_structure = edges * channels * per_channel * layers * number_bytes * FACTOR
+    return BASE_MB + (config.batch_size + config.eval_batch_size) * per_structure / 2**20
 
 
 def check_memory(config: TrainConfig, limit_mb: float) -> float:
