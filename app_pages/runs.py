@@ -11,6 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.run_widgets import learning_curve_section, run_outcome
+from app_pages.store_status import store_problem
+from equiv.errors import RunError
+from equiv.jobs.launcher import ensure_launchers_for_queued
 from equiv.parsing import parse_run_ids
 from equiv.runs import STATUSES, RunStore
 from equiv.training import TRAINING_KINDS
@@ -30,13 +33,19 @@ from equiv.views.training_figures import overlay_figure
 
 POLL_S = 2.0
 state = st.session_state
-store = RunStore()
 
 st.title("Runs")
 st.caption("Every training run, sweep member and data generation of this machine's run store: compare their "
            "validation curves, download a run's checkpoint and metrics, and set your results beside the published ones.")
 
-all_runs = store.list_runs()
+try:
+    store = RunStore()
+    all_runs = store.list_runs()
+    if any(r.status == "queued" for r in all_runs):
+        ensure_launchers_for_queued(store)  # a launcher that died while runs wait is replaced
+except RunError as exc:
+    store_problem(exc)
+    st.stop()
 f1, f2, f3 = st.columns(3)
 molecules = sorted({molecule_key(r.molecule) for r in all_runs if r.molecule}, key=molecule_title)
 models = sorted({r.model for r in all_runs if r.model})
@@ -59,7 +68,11 @@ any_active = any(r.active for r in all_runs)
 
 @st.fragment(run_every=POLL_S if any_active else None)
 def run_table() -> None:
-    current = store.list_runs()  # one read of the store per poll
+    try:
+        current = store.list_runs()  # one read of the store per poll
+    except RunError as exc:
+        store_problem(exc)
+        return
     if any(r.active for r in current) != any_active:
         st.rerun()  # polling starts or stops with the page
     runs = [r for r in current if keep(r)]
@@ -80,8 +93,12 @@ def run_table() -> None:
     chosen = st.multiselect("Compare the validation curves of", list(by_id), key="rp_compare",
                             format_func=lambda i: f"run {i}: {by_id[i].model} n={by_id[i].config.get('n_train')} "
                                                   f"seed {by_id[i].config.get('seed')} ({by_id[i].status})")
-    series = [(f"run {i} {by_id[i].model} n={by_id[i].config.get('n_train')}", by_id[i].model or "", store.epochs(i))
-              for i in chosen]
+    try:
+        series = [(f"run {i} {by_id[i].model} n={by_id[i].config.get('n_train')}", by_id[i].model or "",
+                   store.epochs(i)) for i in chosen]
+    except RunError as exc:
+        store_problem(exc)
+        return
     if series:
         st.plotly_chart(overlay_figure(series, title="validation errors"), width="stretch", key="rp_overlay")
 
@@ -103,7 +120,11 @@ if runs_here:
 
     run_id = st.selectbox("Run", ids, index=default, key="rp_run", format_func=run_choice)
     run = here_by_id[run_id]  # read with all_runs in this script run
-    epochs = store.epochs(run.id)
+    try:
+        epochs = store.epochs(run.id)
+    except RunError as exc:
+        store_problem(exc)
+        st.stop()
     run_outcome(run)
     if run.kind in TRAINING_KINDS and run.status == "finished" and run.checkpoint_path:
         st.page_link("app_pages/md.py", label="Simulate with this model (MD lab)", icon=":material/science:",
@@ -115,7 +136,8 @@ if runs_here:
                        mime="text/csv", icon=":material/download:", key="rp_csv", disabled=not epochs)
     checkpoint = Path(run.checkpoint_path) if run.checkpoint_path else None
     if checkpoint is not None and checkpoint.is_file():
-        d3.download_button("Checkpoint (.pt)", checkpoint.read_bytes(), file_name=checkpoint.name,
+        # A callable: the file is read when the button is pressed, not on every rerun.
+        d3.download_button("Checkpoint (.pt)", checkpoint.read_bytes, file_name=checkpoint.name,
                            mime="application/octet-stream", icon=":material/download:", key="rp_checkpoint")
     else:
         d3.caption("No checkpoint file." if run.kind in TRAINING_KINDS else "Data generation: no checkpoint.")
@@ -134,7 +156,10 @@ if groups:
 
     @st.fragment(run_every=POLL_S if group_active else None)
     def sweep_view() -> None:
-        learning_curve_section(store, group, key="rp_sweep")
+        try:
+            learning_curve_section(store, group, key="rp_sweep")
+        except RunError as exc:
+            store_problem(exc)
 
     sweep_view()
 else:

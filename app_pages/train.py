@@ -17,8 +17,9 @@ import secrets
 import streamlit as st
 
 from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
+from app_pages.store_status import session_owner, store_problem
 from equiv.data import rmd17_data_dir
-from equiv.errors import EquivError
+from equiv.errors import EquivError, RunError
 from equiv.jobs.generate import generation_seconds_estimate
 from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
@@ -38,7 +39,7 @@ from equiv.jobs.requests import (
 from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.parsing import parse_folder, parse_run_ids
-from equiv.runs import ACTIVE_STATUSES, RunStore
+from equiv.runs import ACTIVE_STATUSES, RunGone, RunStore, run_owner
 from equiv.training import DEVICES, cuda_unavailable_reason
 from equiv.views.run_progress import format_duration, run_progress, status_line
 from equiv.views.text import escape_markdown
@@ -54,10 +55,16 @@ from equiv.views.training_figures import curves_figure
 
 POLL_S = 1.5
 state = st.session_state
-store = RunStore()
 #: The rMD17 folder box; a shared server sets EQUIV_SHARED_SERVER=1 and names the folder in
 #: $EQUIV_RMD17_DIR instead (see the README, "Serving to a group").
 FOLDER_BOX = os.environ.get("EQUIV_SHARED_SERVER", "").strip().lower() not in ("1", "true", "yes")
+try:
+    store = RunStore()
+    store.list_runs(limit=1, reap=False)  # a damaged store is found here, not halfway down the page
+except RunError as exc:
+    st.title("Training lab")
+    store_problem(exc)
+    st.stop()
 cuda_reason = cuda_unavailable_reason()
 
 for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
@@ -181,7 +188,8 @@ with single_tab:
             if g2.button(f"Generate {LIBRARY[state.tl_molecule].title} data (about {format_duration(estimate)} here)",
                          icon=":material/science:", key="tl_generate"):
                 try:
-                    run = queue_generation(state.tl_molecule, int(frames), state.tl_generate_nonce, store)
+                    with run_owner(session_owner()):
+                        run = queue_generation(state.tl_molecule, int(frames), state.tl_generate_nonce, store)
                     new_nonce("tl_generate_nonce")  # a second click finds this run active; a later one makes a new one
                     watch(run.id)
                     st.rerun()
@@ -200,7 +208,8 @@ with single_tab:
                 st.error(escape_markdown(problem), icon=":material/block:")
         else:
             try:
-                run = launch_request(check, state.tl_nonce, store)
+                with run_owner(session_owner()):
+                    run = launch_request(check, state.tl_nonce, store)
             except EquivError as exc:
                 st.error(escape_markdown(str(exc)))
             else:
@@ -256,10 +265,15 @@ with sweep_tab:
         else:
             settings = json.dumps([c.config.to_dict() for c in checks], sort_keys=True)
             group = "sweep-" + hashlib.sha256(f"{state.tl_sweep_nonce}\n{settings}".encode()).hexdigest()[:10]
-            group, runs = queue_sweep(plan, store, group_id=group)
-            state.tl_group = group
-            st.query_params["group"] = group
-            st.success(f"Queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}).")
+            try:
+                with run_owner(session_owner()):
+                    group, runs = queue_sweep(plan, store, group_id=group)
+            except EquivError as exc:
+                st.error(escape_markdown(str(exc)), icon=":material/block:")
+            else:
+                state.tl_group = group
+                st.query_params["group"] = group
+                st.success(f"Queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}).")
     st.button("New sweep form", key="sw_copy", on_click=new_nonce, args=("tl_sweep_nonce",),
               help="Queuing the same grid twice from one form is one sweep; press this to queue it once more.")
 
@@ -273,12 +287,16 @@ if st.query_params.to_dict() != query:
     st.query_params.from_dict(query)
 
 # -- live view: the run store, polled in a fragment ------------------------------------------------
-active = store.list_runs(status=ACTIVE_STATUSES)
+try:
+    active = store.list_runs(status=ACTIVE_STATUSES)
+    recent = active or store.list_runs(limit=1)
+except RunError as exc:
+    store_problem(exc)
+    st.stop()
 watched = state.get("tl_watch")
 if watched is None:
     watched = next(iter(parse_run_ids(st.query_params.get("run", ""), max_count=1)[0]), None)
 if watched is None:
-    recent = active or store.list_runs(limit=1)
     watched = recent[0].id if recent else None
 group = state.get("tl_group") or st.query_params.get("group") or None
 active_ids = sorted(r.id for r in active)
@@ -286,6 +304,13 @@ active_ids = sorted(r.id for r in active)
 
 @st.fragment(run_every=POLL_S if active else None)
 def live_view() -> None:
+    try:
+        live_view_body()
+    except RunError as exc:
+        store_problem(exc)
+
+
+def live_view_body() -> None:
     now_active = store.list_runs(status=ACTIVE_STATUSES)
     for device in sorted({r.device for r in now_active if r.status == "queued"}):
         ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
@@ -308,7 +333,7 @@ def live_view() -> None:
     if run is None:
         try:
             run = store.get(watched, reap=False)  # list_runs above has just reaped
-        except EquivError:
+        except RunGone:
             st.warning(f"Run {watched} is not in this machine's run store.")
             return
     epochs = store.epochs(run.id)

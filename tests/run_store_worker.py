@@ -5,15 +5,20 @@ Modes:
   claimer DEVICE T  at Unix time T, claim queued runs until none is left; print the ids (JSON).
   running           create a run, mark it running, print its id, then sleep (to be killed).
   cancellable ID    take run ID, log an epoch every 50 ms and stop cleanly when cancelled.
+  slowstart ID S    sleep S seconds (a slow interpreter start), then take run ID and finish it.
+  polite ID         take run ID, ignore the cancel flag, stop cleanly (cancelled) on SIGTERM.
+  stubborn ID       take run ID, ignore the cancel flag and SIGTERM, keep making progress.
+  hang ID           take run ID with a heartbeat, report progress once, then hang.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 
-from equiv.runs import RunStore
+from equiv.runs import Heartbeat, RunStore, graceful_stop
 
 
 def writer(n: int) -> None:
@@ -60,7 +65,46 @@ def cancellable(run_id: int) -> None:
         time.sleep(0.05)
 
 
+def slowstart(run_id: int, seconds: float) -> None:
+    time.sleep(seconds)
+    store = RunStore()
+    store.mark_running(run_id)
+    store.finish(run_id, test_metrics={"slow": True})
+
+
+def _progressing(run_id: int, stop=None) -> None:
+    store = RunStore()
+    store.mark_running(run_id)
+    print("running", flush=True)
+    with Heartbeat(store, run_id, every_s=0.05) as beat:
+        while stop is None or not stop.is_set():
+            beat.touch()
+            time.sleep(0.02)
+    store.mark_cancelled(run_id)
+
+
+def polite(run_id: int) -> None:
+    with graceful_stop() as stop:
+        _progressing(run_id, stop)
+
+
+def stubborn(run_id: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _progressing(run_id)
+
+
+def hang(run_id: int) -> None:
+    store = RunStore()
+    store.mark_running(run_id)
+    with Heartbeat(store, run_id, every_s=0.05) as beat:
+        beat.report(0.1, "step 1")
+        print("hanging", flush=True)
+        time.sleep(600)  # the loop never reports again
+
+
 if __name__ == "__main__":
     mode, *rest = sys.argv[1:]
     {"writer": lambda: writer(int(rest[0])), "claimer": lambda: claimer(rest[0], float(rest[1])), "running": running,
-     "cancellable": lambda: cancellable(int(rest[0]))}[mode]()
+     "cancellable": lambda: cancellable(int(rest[0])), "slowstart": lambda: slowstart(int(rest[0]), float(rest[1])),
+     "polite": lambda: polite(int(rest[0])), "stubborn": lambda: stubborn(int(rest[0])),
+     "hang": lambda: hang(int(rest[0]))}[mode]()

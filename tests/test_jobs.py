@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from equiv.cli import main
@@ -306,3 +307,143 @@ def test_launches_from_two_threads_at_once_are_two_runs_without_errors():
         t.join()
     assert not errors and len({r.id for r in results.values()}) == 2
     assert [store.queue_position(r.id) for r in sorted(results.values(), key=lambda r: r.id)] == [0, 1]
+
+
+# -- the lifecycle on a shared server -------------------------------------------------------------
+
+def worker_command(mode: str, *args: str):
+    """A LocalExecutor command that runs ``tests.run_store_worker MODE RUN_ID ARGS`` as the job."""
+    return lambda job: [sys.executable, "-m", "tests.run_store_worker", mode, str(job.run_id), *args]
+
+
+def lifecycle_store(monkeypatch, **limits) -> RunStore:
+    for name, value in limits.items():
+        monkeypatch.setenv(f"EQUIV_{name.upper()}", str(value))  # the workers read them too
+    monkeypatch.chdir(REPO_ROOT)  # the test workers are ``python -m tests.run_store_worker``
+    return RunStore()
+
+
+def test_the_launcher_survives_a_failing_pass(monkeypatch, capsys):
+    from tests.test_runs import hold_write_lock
+
+    store = lifecycle_store(monkeypatch)
+    quick = RunStore(busy_timeout_s=0.05)
+    run = quick.create("train", {})
+    launcher = Launcher("cpu", quick, LocalExecutor(command=worker_command("slowstart", "0")), idle_exit_s=1.0,
+                        poll_s=0.05)
+    holder = hold_write_lock(store.path, 0.6)  # the first passes find the store busy
+    assert launcher.run() == 0
+    holder.join()
+    log = capsys.readouterr().out
+    assert "a pass failed (1 in a row)" in log and "StoreBusy: the run store" in log and "Traceback" in log
+    assert f"run {run.id} (train, ) started as pid" in log
+    assert store.get(run.id).status == "finished"
+
+
+def test_a_claimed_run_is_kept_alive_until_its_worker_takes_it(monkeypatch):
+    store = lifecycle_store(monkeypatch, stale_after_s=1)
+    run = store.create("train", {})
+    launcher = Launcher("cpu", store, LocalExecutor(command=worker_command("slowstart", "2.5")), idle_exit_s=0.5,
+                        poll_s=0.1)
+    seen = []
+    watcher = threading.Thread(target=lambda: (time.sleep(2.0), seen.append(store.get(run.id))))  # reaps first
+    watcher.start()
+    launcher.run()
+    watcher.join()
+    assert seen[0].status == "running" and seen[0].pid == os.getpid()  # claimed, not yet taken, not reaped
+    assert store.get(run.id).status == "finished"
+
+
+def test_cancel_escalates_from_the_flag_to_sigterm_to_sigkill(monkeypatch, capsys):
+    store = lifecycle_store(monkeypatch, cancel_grace_s=0.3, kill_grace_s=0.6)
+    set_max_running("cpu", 2, store.path)
+    polite, stubborn = store.create("train", {"mode": "polite"}), store.create("train", {"mode": "stubborn"})
+    modes = {polite.id: "polite", stubborn.id: "stubborn"}
+    launcher = Launcher("cpu", store, LocalExecutor(command=lambda job: worker_command(modes[job.run_id])(job)),
+                        idle_exit_s=0.5, poll_s=0.05)
+
+    def cancel_when_running():
+        wait_for(lambda: all(store.get(i, reap=False).pid not in (None, os.getpid()) for i in modes), what="workers")
+        for i in modes:
+            store.request_cancel(i)
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    t0 = time.monotonic()
+    launcher.run()
+    canceller.join()
+    assert time.monotonic() - t0 < 20
+    log = capsys.readouterr().out
+    assert f"run {polite.id}: its cancel was requested" in log and "SIGTERM" in log
+    assert f"run {stubborn.id}: its worker ignored SIGTERM for 0.6 s: SIGKILL" in log
+    assert store.get(polite.id).status == "cancelled" and store.get(polite.id).error == "cancelled"  # its own clean stop
+    killed = store.get(stubborn.id)
+    assert killed.status == "cancelled" and killed.error.startswith("cancelled; ")
+    # Said by the launcher that collected its job, or by the reaper that found it dead first.
+    assert "was killed by SIGKILL after the cancel request" in killed.error or "died" in killed.error
+
+
+def test_a_hung_worker_is_failed_and_its_process_stopped(monkeypatch):
+    store = lifecycle_store(monkeypatch, hang_after_s=0.5, cancel_grace_s=0.2, kill_grace_s=1)
+    run = store.create("train", {})
+    launcher = Launcher("cpu", store, LocalExecutor(command=worker_command("hang")), idle_exit_s=0.3, poll_s=0.05)
+    launcher.run()  # leaves once its job's process has ended
+    record = store.get(run.id)
+    assert record.status == "failed" and record.error.startswith("the worker made no progress for")
+    assert not launcher.jobs and not psutil.pid_exists(record.pid)
+
+
+def test_workers_start_niced_with_an_address_space_limit(monkeypatch):
+    from equiv.runs import load_limits
+
+    store = lifecycle_store(monkeypatch, worker_nice=7, worker_address_space_mb=3000)
+    limits = load_limits(store.path)
+    executor = LocalExecutor(command=lambda job: [sys.executable, "-c", "import time; time.sleep(30)"])
+    jobs = [executor.submit(Job(i, store.path, job_log_path(store.path, i), device=d)) for i, d in ((1, "cpu"), (2, "cuda"))]
+    try:
+        cpu, cuda = (psutil.Process(j.pid) for j in jobs)
+        assert cpu.nice() == os.nice(0) + 7 == cuda.nice()
+        assert cpu.rlimit(psutil.RLIMIT_AS)[0] == 3000 * 2**20 == limits.worker_address_space_mb * 2**20
+        assert cuda.rlimit(psutil.RLIMIT_AS)[0] == psutil.RLIM_INFINITY  # CUDA maps far more than it uses
+    finally:
+        for j in jobs:
+            j.signal(9)
+            j.process.wait()
+
+
+def test_listing_runs_starts_a_launcher_only_for_queued_work(background_store, capsys):
+    store = background_store
+    assert main(["runs", "list"]) == 0
+    assert launcher_pid(store.path, "cpu") is None and "launcher" not in capsys.readouterr().err  # nothing queued
+    run = generate_run(store, "water")
+    assert main(["runs", "list", "--json"]) == 0
+    assert "started a launcher for the cpu queue" in capsys.readouterr().err
+    wait_for(lambda: store.get(run.id).status == "finished", timeout=120, what="the generation")
+
+
+def test_a_run_that_would_not_fit_is_refused_with_its_estimate(monkeypatch):
+    from equiv.errors import TrainingError
+    from equiv.training.memory import estimate_memory_mb
+
+    monkeypatch.setenv("EQUIV_WORKER_MEMORY_MB", "2000")
+    store = RunStore()
+    small = TrainConfig(model="nequip-l1", data="xtb:ethanol", n_train=10, epochs=1, device="cpu")
+    assert create_train_run(small, store).status == "queued"
+    big = TrainConfig(model="nequip-paper", data="xtb:aspirin", n_train=10, epochs=1, device="cpu", batch_size=32,
+                      eval_batch_size=200)
+    with pytest.raises(TrainingError, match=f"about {estimate_memory_mb(big):,.0f} MiB .* more than the 2,000 MiB"):
+        create_train_run(big, store)
+    assert len(store.list_runs()) == 1
+    assert create_train_run(big, store, owner_pid=os.getpid()).status == "running"  # the CLI's own process: no check
+
+
+def test_a_failed_checkpoint_save_leaves_no_tmp_file(tmp_path):
+    from equiv.models import build_model
+    from equiv.models.checkpoint import load_checkpoint, save_checkpoint
+
+    model = build_model("gvp", scalar_channels=4, vector_channels=2)
+    path = save_checkpoint(model, tmp_path / "best.pt", {"epoch": 1})
+    with pytest.raises(Exception):
+        save_checkpoint(model, path, {"not data": lambda: 0})  # cannot be pickled: the save fails midway
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
+    assert load_checkpoint(path).metadata == {"epoch": 1}  # the previous checkpoint is intact

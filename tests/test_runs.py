@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import contextlib
+import dataclasses
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -29,6 +32,20 @@ def store() -> RunStore:
     return RunStore()
 
 
+@pytest.fixture
+def launchers_held(store):
+    """Hold the launcher locks of both device queues, as a live launcher would: the CLI then
+    starts none for the runs these tests queue (and nothing claims them)."""
+    from equiv.jobs.launcher import _try_lock, lock_path
+
+    with contextlib.ExitStack() as stack:
+        for device in ("cpu", "cuda"):
+            fd = stack.enter_context(_try_lock(lock_path(store.path, device)))
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        yield
+
+
 # -- the API, in one process -----------------------------------------------------------------
 
 def test_store_lives_in_the_data_home_in_wal_mode(store):
@@ -36,7 +53,7 @@ def test_store_lives_in_the_data_home_in_wal_mode(store):
     assert str(store.path).startswith(os.environ["EQUIV_HOME"])
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_life_of_a_run(store):
@@ -143,7 +160,7 @@ def test_a_reused_process_id_is_not_mistaken_for_the_worker(store):
     store.mark_running(run.id)  # this (live) process, with its real start time
     assert store.reap() == [] and store.get(run.id).status == "running"
     with sqlite3.connect(store.path) as conn:  # as if the worker had started at another time
-        conn.execute("UPDATE runs SET pid_start = pid_start - 1 WHERE id = ?", (run.id,))
+        conn.execute("UPDATE runs SET pid_start = pid_start - 10 WHERE id = ?", (run.id,))
     reaped = store.reap()
     assert [r.id for r in reaped] == [run.id]
     assert "its process id now belongs to another process" in store.get(run.id).error
@@ -239,10 +256,10 @@ def test_cancel_stops_a_running_worker_cleanly(store, capsys):
 RUN_KEYS = {"id", "kind", "status", "config", "dataset", "model", "molecule", "device", "group_id",
             "idempotency_key", "pid", "pid_start", "host", "created_at", "started_at", "finished_at",
             "heartbeat_at", "progress", "message", "test_metrics", "checkpoint_path", "error",
-            "cancel_requested", "seconds"}
+            "cancel_requested", "owner", "seconds"}
 
 
-def test_cli_json_schemas(store, capsys):
+def test_cli_json_schemas(store, capsys, launchers_held):
     a = store.create("train", {"model": "nequip", "molecule": "ethanol"})
     store.mark_running(a.id)
     store.log_epoch(a.id, 1, seconds=2.0, lr=0.01, metrics={"val_force_mae_mev_per_a": 80.0})
@@ -273,7 +290,7 @@ def test_cli_json_schemas(store, capsys):
     assert json.loads(capsys.readouterr().out) == {"error": "no run 12345"}
 
 
-def test_cli_text_output(store, capsys):
+def test_cli_text_output(store, capsys, launchers_held):
     assert main(["runs", "list"]) == 0
     assert "no runs" in capsys.readouterr().out
     run = store.create("train", {"model": "gvp", "molecule": "toluene"})
@@ -313,3 +330,197 @@ def test_heartbeat_thread_sees_cancel_and_loss(store):
     with Heartbeat(store, other.id, every_s=0.02) as beat:
         store.fail(other.id, "reaped")
         assert beat.lost.wait(10)
+
+
+# -- a damaged, deleted or busy store ---------------------------------------------------------
+
+def test_a_damaged_store_is_one_clear_error_in_the_api_and_the_cli(capsys):
+    from equiv.runs import StoreUnavailable
+
+    path = default_store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not an SQLite database, it is a note someone saved over it\n" * 100)
+    with pytest.raises(StoreUnavailable, match="is damaged or unreadable .*move it away"):
+        RunStore()
+    assert main(["runs", "list"]) == 2
+    out, err = capsys.readouterr()
+    lines = (out + err).strip().splitlines()
+    assert len(lines) == 1 and "is damaged or unreadable" in lines[0] and "Traceback" not in out + err
+    assert main(["runs", "show", "1", "--json"]) == 2
+    assert "is damaged or unreadable" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_a_store_damaged_inside_is_an_error_not_a_database_exception(store):
+    for i in range(12):
+        store.create("train", {"padding": "x" * 8000, "i": i})
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(store.path.read_bytes())
+    data[4096 * 2:4096 * 6] = b"\xff" * (4096 * 4)  # overwrite table pages; the header stays valid
+    store.path.write_bytes(bytes(data))
+    with pytest.raises(RunError) as caught:
+        RunStore().list_runs()
+    assert not isinstance(caught.value, sqlite3.Error) and "damaged or unreadable" in str(caught.value)
+
+
+def test_a_store_deleted_while_in_use(store):
+    from equiv.runs import Heartbeat, StoreUnavailable
+
+    run = store.mark_running(store.create("train", {}).id)
+    for suffix in ("", "-wal", "-shm"):
+        store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+    with pytest.raises(StoreUnavailable, match="deleted or replaced while in use"):
+        store.list_runs()
+    with Heartbeat(store, run.id, every_s=0.02) as beat:  # the worker learns its run is gone
+        assert beat.lost.wait(10)
+    assert RunStore().list_runs() == []  # the next page load starts a new, empty store
+
+
+def hold_write_lock(path, seconds: float) -> threading.Thread:
+    """Hold the store's write lock from another connection for ``seconds`` (a long writer)."""
+    ready = threading.Event()
+
+    def hold():
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    ready.wait(10)
+    return thread
+
+
+def test_busy_is_told_apart_from_gone_and_final_writes_retry(store):
+    from equiv.runs import Heartbeat, RunGone, StoreBusy, load_limits
+
+    quick = RunStore(busy_timeout_s=0.05, limits=dataclasses.replace(load_limits(), store_retry_s=10))
+    run = quick.mark_running(quick.create("train", {}).id)
+    holder = hold_write_lock(store.path, 1.0)
+    with pytest.raises(StoreBusy, match="busy or cannot be written now"):
+        quick.heartbeat(run.id)
+    with Heartbeat(quick, run.id, every_s=0.05) as beat:
+        wait_for(lambda: beat.busy_beats >= 2, what="busy beats")
+        assert not beat.lost.is_set()  # busy is not gone: the worker goes on
+        done = quick.finish(run.id, test_metrics={"force_mae_mev_per_a": 9.0})  # waits out the lock
+    holder.join()
+    assert done.status == "finished" and not beat.lost.is_set()
+    with pytest.raises(RunGone, match="cannot update run .* it is finished"):
+        quick.heartbeat(run.id)
+    # A store that stays busy past store_retry_s: the write says so and the run is untouched.
+    impatient = RunStore(busy_timeout_s=0.05, limits=dataclasses.replace(load_limits(), store_retry_s=0.3))
+    other = impatient.mark_running(impatient.create("train", {}).id)
+    holder = hold_write_lock(store.path, 1.5)
+    with pytest.raises(StoreBusy, match="could not finish run .* for 0.3 s"):
+        impatient.finish(other.id)
+    holder.join()
+    assert store.get(other.id).status == "running"
+
+
+def test_a_full_disk_counts_as_busy_not_as_damage(store):
+    from equiv.runs.store import StoreBusy, _store_error
+
+    conn = sqlite3.connect(store.path)
+    conn.execute("PRAGMA max_page_count = 20")  # what SQLite reports when the disk is full
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        conn.execute("INSERT INTO runs (kind, created_at, config) VALUES ('train', 0, ?)", ("x" * 200_000,))
+    conn.close()
+    assert isinstance(_store_error(store.path, caught.value), StoreBusy)
+
+
+def test_a_hung_worker_is_failed_with_a_reason(store):
+    from equiv.runs import Heartbeat
+
+    hung = store.mark_running(store.create("train", {}).id)
+    busy = store.mark_running(store.create("train", {}).id)
+    with Heartbeat(store, hung.id, every_s=0.05, hang_after_s=0.4) as stuck, \
+            Heartbeat(store, busy.id, every_s=0.05, hang_after_s=0.4) as moving:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            moving.report(0.5, "step")  # this loop makes progress; the other one never reports
+            time.sleep(0.05)
+        assert stuck.hung.is_set() and stuck.lost.is_set() and not moving.lost.is_set()
+    record = store.get(hung.id)
+    assert record.status == "failed" and record.error.startswith("the worker made no progress for")
+    assert "hang_after_s = 0.4 s" in record.error and store.get(busy.id).status == "running"
+
+
+def test_a_cancelled_run_whose_worker_died_ends_cancelled(store):
+    proc = worker("running")
+    run_id = int(proc.stdout.readline())
+    store.request_cancel(run_id)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = store.get(run_id)
+    assert run.status == "cancelled" and run.error == f"cancelled; worker process {proc.pid} died (killed or out of memory)"
+
+
+def test_signals_go_only_to_the_process_that_started_at_that_time():
+    from equiv.runs import pid_alive, process_start_time, signal_process
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    start = process_start_time(proc.pid)
+    assert abs(start - time.time()) < 30
+    assert not signal_process(proc.pid, start - 100, signal.SIGKILL)  # "another process" with this pid
+    assert pid_alive(proc.pid)
+    assert signal_process(proc.pid, start, signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL and not pid_alive(proc.pid)
+
+
+# -- quotas -----------------------------------------------------------------------------------
+
+def test_quotas_per_server_and_per_session(monkeypatch):
+    from equiv.runs import QuotaError, run_owner
+    from equiv.runs.limits import limits_path
+
+    limits_path().parent.mkdir(parents=True, exist_ok=True)
+    limits_path().write_text(json.dumps({"max_active_runs": 4, "max_active_runs_per_session": 1}))
+    monkeypatch.setenv("EQUIV_MAX_ACTIVE_RUNS_PER_SESSION", "2")  # the environment wins over the file
+    store = RunStore()
+    assert (store.limits.max_active_runs, store.limits.max_active_runs_per_session) == (4, 2)
+    with run_owner("session-a"):
+        first = store.create("train", {}, idempotency_key="a1")
+        store.create("train", {})
+        with pytest.raises(QuotaError, match="this session already has 2 queued or running runs.*"
+                                             "max_active_runs_per_session = 2"):
+            store.create("train", {})
+        assert store.create("train", {}, idempotency_key="a1").id == first.id  # a repeated click is no new run
+    with run_owner("session-b"):
+        store.create("train", {})
+    store.create("train", {})  # no owner: only the server's quota counts
+    with pytest.raises(QuotaError, match="the server already has 4 queued or running runs.*max_active_runs = 4"):
+        store.create("train", {})
+    foreground = store.create("train", {}, owner_pid=os.getpid())  # not queued: not refused (but counted)
+    assert foreground.status == "running" and store.active_counts() == (5, 0)
+    store.finish(foreground.id)
+    store.request_cancel(first.id)
+    with run_owner("session-a"):
+        assert store.create("train", {}).owner == "session-a"  # a slot came free
+    assert store.active_counts("session-a") == (4, 2)
+
+
+# -- the pages with a damaged store -------------------------------------------------------------
+
+def test_pages_say_the_store_is_damaged_and_show_no_traceback():
+    from tests.apptest_tools import open_page
+
+    path = default_store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a database\n" * 500)
+    for page in ("app_pages/runs.py", "app_pages/train.py"):
+        at = open_page(page)
+        assert not at.exception, (page, [e.value for e in at.exception])
+        errors = [e.value for e in at.error]
+        assert any("is damaged or unreadable" in e and "rotation lab still works" in e for e in errors), (page, errors)
+
+
+def test_every_limit_is_documented_with_its_default():
+    from equiv.runs import SETTINGS
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    for s in SETTINGS:
+        default = int(s.default) if float(s.default).is_integer() else s.default
+        assert f"| `{s.name}` | `EQUIV_{s.name.upper()}` | {default} | {s.meaning} |" in readme, s.name

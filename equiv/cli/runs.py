@@ -3,17 +3,31 @@
   equiv runs list [--status running] [--json]
   equiv runs show ID [--json]
   equiv runs cancel ID [--json]
+
+Listing or showing runs also makes sure a launcher serves every device queue with queued runs
+(it starts one only then; the note goes to stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.cli.progress import format_seconds
 from equiv.errors import RunError
 from equiv.runs import KINDS, STATUSES, Run, RunStore
+
+
+def _serve_queued(store: RunStore) -> None:
+    """Start a launcher for each device queue with queued runs and none serving it."""
+    from equiv.jobs.launcher import ensure_launchers_for_queued
+
+    for info in ensure_launchers_for_queued(store):
+        if info.started:
+            print(f"started a launcher for the {info.device} queue (pid {info.pid}; log {info.log_path})",
+                  file=sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,8 +77,10 @@ def _result(run: Run) -> str:
 def run_list(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise RunError("--limit must be 1 or more")
-    runs = RunStore().list_runs(status=args.status, kind=args.kind, model=args.model, molecule=args.molecule,
-                                group_id=args.group, limit=args.limit)
+    store = RunStore()
+    runs = store.list_runs(status=args.status, kind=args.kind, model=args.model, molecule=args.molecule,
+                           group_id=args.group, limit=args.limit)
+    _serve_queued(store)
     if args.json:
         print_json({"runs": [r.to_dict() for r in runs]})
         return 0
@@ -81,6 +97,7 @@ def run_show(args: argparse.Namespace) -> int:
     store = RunStore()
     run = store.get(args.id)
     epochs = store.epochs(args.id)
+    _serve_queued(store)
     if args.json:
         print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]})
         return 0

@@ -10,7 +10,8 @@ record::
 through :func:`equiv.jobs.generate.execute_generate`). An :class:`Executor` only starts that
 command somewhere and can say whether it is still going; it never interprets the run. This
 machine's executor is :class:`LocalExecutor` (a detached child process per job, its output in a
-log file). A cluster executor (SLURM through ``submitit``, say) would implement the same two
+log file, started with ``nice`` and, on the CPU queue, an address-space limit: the
+``worker_nice`` and ``worker_address_space_mb`` settings of :mod:`equiv.runs.limits`). A cluster executor (SLURM through ``submitit``, say) would implement the same two
 methods, submitting the same command on a node that sees the same store, without any change to
 the run record.
 
@@ -23,13 +24,17 @@ Example:
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
-__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "job_command", "job_log_path", "log_tail"]
+from equiv.runs import Limits, load_limits
+
+__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "job_command", "job_log_path", "log_tail",
+           "worker_limits"]
 
 
 def job_command(run_id: int, store_path: str | os.PathLike) -> list[str]:
@@ -58,11 +63,13 @@ def log_tail(path: str | os.PathLike, n_lines: int = 5, max_chars: int = 600) ->
 
 @dataclass(frozen=True)
 class Job:
-    """One run to execute: its id, the store it lives in and where its output goes."""
+    """One run to execute: its id, the store it lives in, where its output goes and the device
+    queue it was claimed from."""
 
     run_id: int
     store_path: Path
     log_path: Path
+    device: str = "cpu"
 
     def command(self) -> list[str]:
         return job_command(self.run_id, self.store_path)
@@ -78,6 +85,9 @@ class JobHandle(Protocol):
 
     def describe(self) -> str:
         """Where it runs, for logs and messages (``pid 1234``, ``SLURM job 5678``)."""
+
+    def signal(self, sig: int) -> bool:
+        """Send ``sig`` (SIGTERM, SIGKILL) to the job if it still runs; returns whether it was sent."""
 
 
 class Executor(Protocol):
@@ -104,16 +114,54 @@ class LocalJob:
     def describe(self) -> str:
         return f"pid {self.process.pid}"
 
+    def signal(self, sig: int) -> bool:
+        if self.process.poll() is not None:
+            return False
+        self.process.send_signal(sig)
+        return True
+
+
+def worker_limits(nice: int, address_space_mb: int) -> Callable[[], None]:
+    """What a job's child process runs before ``exec``: lower its priority by ``nice`` and cap its
+    address space (``RLIMIT_AS``) at ``address_space_mb`` MiB (0: no cap). A run that goes past
+    the cap fails with an out-of-memory error of its own instead of pushing the server into swap."""
+
+    def apply() -> None:
+        if nice:
+            os.nice(nice)
+        if address_space_mb:
+            limit = int(address_space_mb) * 2**20
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+    return apply
+
 
 class LocalExecutor:
     """Runs each job as a fresh Python interpreter in its own session (``start_new_session``), so it
     outlives the launcher and the Streamlit server, and no CUDA state is inherited through ``fork``.
     Output goes to the job's log file; the environment (``EQUIV_HOME``, ``EQUIV_RMD17_DIR``, ...)
-    is the launcher's."""
+    is the launcher's. Jobs start with the ``worker_nice`` niceness and, on the CPU queue, the
+    ``worker_address_space_mb`` address-space limit (CUDA maps far more address space than it
+    uses, so CUDA jobs get no cap).
+
+    Args:
+        limits: the settings (default: those of each job's store).
+        command: the job's command (default :meth:`Job.command`): the seam for other job kinds.
+    """
+
+    def __init__(self, limits: Limits | None = None, command: Callable[[Job], list[str]] | None = None):
+        self.limits = limits
+        self.command = command or Job.command
 
     def submit(self, job: Job) -> LocalJob:
+        limits = self.limits or load_limits(job.store_path)
+        cap = limits.worker_address_space_mb if job.device == "cpu" else 0
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(job.log_path, "ab") as log:
-            process = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True, close_fds=True)
+            process = subprocess.Popen(self.command(job), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True, close_fds=True,
+                                       preexec_fn=worker_limits(limits.worker_nice, cap))
         return LocalJob(job.run_id, process)

@@ -15,6 +15,13 @@ Nothing of this belongs to a browser session or to the Streamlit server: the lau
 jobs run in sessions of their own (``start_new_session``), so page reloads, closed tabs and server
 restarts do not touch them; pages only read the run store.
 
+Each pass of the loop also keeps the runs it claimed alive (heartbeats them until their worker
+marks them running, however slowly its interpreter starts) and stops workers that should stop: a
+run whose cancel was requested gets SIGTERM after ``cancel_grace_s`` and SIGKILL ``kill_grace_s``
+later (a run that ended, for example failed as hung, while its process lives on gets the same).
+A pass that raises (the store busy or damaged for a moment) is logged with its traceback and the
+loop goes on after a pause that grows with repeated failures.
+
 One launcher per device and store: the launcher holds an exclusive ``flock`` on
 ``<store folder>/launchers/<device>.lock`` (with its process id inside) for its lifetime. The
 kernel drops the lock when the process dies, however it dies, so a stale lock file never blocks a
@@ -31,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -38,15 +46,17 @@ from typing import Iterator, Sequence
 from equiv.errors import RunError
 from equiv.jobs.executor import Executor, Job, JobHandle, LocalExecutor, job_log_path, log_tail
 from equiv.jobs.queues import DEVICE_QUEUES, max_running
-from equiv.runs import RunStore, pid_alive, process_start_time
+from equiv.runs import Run, RunStore, process_start_time, same_process, signal_process, this_host
 
-__all__ = ["Launcher", "LauncherInfo", "DEFAULT_IDLE_EXIT_S", "ensure_launcher", "launcher_pid", "lock_path",
-           "launcher_log_path", "main"]
+__all__ = ["Launcher", "LauncherInfo", "DEFAULT_IDLE_EXIT_S", "ensure_launcher", "ensure_launchers_for_queued",
+           "launcher_pid", "lock_path", "launcher_log_path", "main"]
 
 #: A launcher with nothing queued and nothing running leaves after this many seconds
 #: (``EQUIV_LAUNCHER_IDLE_S`` overrides it for launchers started by :func:`ensure_launcher`).
 DEFAULT_IDLE_EXIT_S = 30.0
 POLL_S = 0.5
+#: The longest pause after passes of the loop that failed.
+MAX_ERROR_PAUSE_S = 30.0
 #: How long a freshly started launcher may take to take its lock.
 STARTUP_GRACE_S = 20.0
 
@@ -126,6 +136,14 @@ def ensure_launcher(device: str, store: RunStore | None = None, *, idle_exit_s: 
     return LauncherInfo(device, process.pid, True, log)
 
 
+def ensure_launchers_for_queued(store: RunStore) -> list[LauncherInfo]:
+    """Make sure every device queue with queued runs has a launcher (one cheap read when nothing is
+    queued; starts nothing then). Pages and the CLI call it when they show runs, so a launcher that
+    died while runs wait is replaced."""
+    devices = sorted({r.device for r in store.list_runs(status="queued", reap=False)} & set(DEVICE_QUEUES))
+    return [ensure_launcher(device, store) for device in devices]
+
+
 def _spawned_path(store_path: str | os.PathLike, device: str) -> Path:
     return lock_path(store_path, device).with_suffix(".spawned")
 
@@ -138,7 +156,11 @@ def _starting_launcher(store_path: str | os.PathLike, device: str) -> int | None
         pid, when = int(pid_text), float(when_text)
     except (OSError, ValueError):
         return None
-    if time.time() - when > STARTUP_GRACE_S or not pid_alive(pid) or str(process_start_time(pid)) != start_text:
+    try:
+        start = float(start_text)
+    except ValueError:
+        return None
+    if time.time() - when > STARTUP_GRACE_S or not same_process(pid, start):
         return None
     return pid
 
@@ -172,6 +194,9 @@ class Launcher:
         self.executor = executor or LocalExecutor()
         self.idle_exit_s, self.poll_s = idle_exit_s, poll_s
         self.jobs: dict[int, JobHandle] = {}
+        self.errors = 0
+        #: run id -> (when this launcher first saw that its worker should stop, signals sent so far)
+        self._stops: dict[int, tuple[float, int]] = {}
         self._stopping = False
 
     def log(self, text: str) -> None:
@@ -183,18 +208,67 @@ class Launcher:
 
     # -- one pass -------------------------------------------------------------------------------
     def collect(self) -> None:
-        """Forget ended jobs; fail the run of a job that ended without an outcome."""
+        """Forget ended jobs; end the run of a job that ended without an outcome (cancelled when a
+        cancel was requested, else failed with the exit status and the end of its log)."""
         for run_id, job in list(self.jobs.items()):
             status = job.poll()
             if status is None:
                 continue
-            del self.jobs[run_id]
             run = self.store.get(run_id, reap=False)
             self.log(f"run {run_id} ({job.describe()}) {_exit_text(status)}; run is {run.status}")
-            if run.active:
+            if run.active and run.cancel_requested:
+                self.store.mark_cancelled(run_id, reason=f"cancelled; its worker ({job.describe()}) "
+                                                         f"{_exit_text(status)} after the cancel request")
+            elif run.active:
                 tail = log_tail(job_log_path(self.store.path, run_id))
                 self.store.fail(run_id, f"the worker process ({job.describe()}) {_exit_text(status)} before recording "
                                         f"an outcome" + (f"; its log ends: {tail}" if tail else ""))
+            del self.jobs[run_id]
+            self._stops.pop(run_id, None)
+
+    def keep_claims_alive(self) -> None:
+        """Heartbeat the runs this launcher claimed whose worker has not yet marked them running
+        (a worker's interpreter may take longer to start than the stale time under load)."""
+        if self.jobs:
+            self.store.heartbeat_claimed(list(self.jobs))
+
+    def _signal(self, run: Run, sig: int) -> bool:
+        job = self.jobs.get(run.id)
+        if job is not None:
+            return job.signal(sig)
+        if run.host == this_host() and run.pid not in (None, os.getpid()):
+            return signal_process(run.pid, run.pid_start, sig)
+        return False
+
+    def enforce_stops(self, now: float | None = None) -> None:
+        """Escalate the stop of workers that should stop: runs of this queue on this host whose
+        cancel was requested, and jobs of ours whose run ended while their process lives on. The
+        cancel flag first; SIGTERM after ``cancel_grace_s``; SIGKILL ``kill_grace_s`` later."""
+        now = time.monotonic() if now is None else now
+        limits = self.store.limits
+        due: dict[int, Run] = {}
+        for run in self.store.list_runs(status="running", device=self.device, reap=False):
+            if run.cancel_requested and run.host == this_host():
+                due[run.id] = run
+        for run_id in self.jobs:
+            if run_id not in due:
+                run = self.store.get(run_id, reap=False)
+                if not run.active:
+                    due[run_id] = run
+        for run_id in [i for i in self._stops if i not in due]:
+            del self._stops[run_id]
+        for run_id, run in due.items():
+            since, sent = self._stops.setdefault(run_id, (now, 0))
+            waited = now - since
+            why = "its cancel was requested" if run.active else f"its run is {run.status}"
+            if sent == 0 and waited >= limits.cancel_grace_s:
+                if self._signal(run, signal.SIGTERM):
+                    self.log(f"run {run_id}: {why} {waited:.0f} s ago and its worker goes on: SIGTERM")
+                self._stops[run_id] = (since, 1)
+            elif sent == 1 and waited >= limits.cancel_grace_s + limits.kill_grace_s:
+                if self._signal(run, signal.SIGKILL):
+                    self.log(f"run {run_id}: its worker ignored SIGTERM for {limits.kill_grace_s:g} s: SIGKILL")
+                self._stops[run_id] = (since, 2)
 
     def start_queued(self) -> int:
         """Claim and start queued runs while the queue allows; returns how many were started."""
@@ -203,12 +277,12 @@ class Launcher:
             run = self.store.claim_next(self.device, max_running=max_running(self.device, self.store.path))
             if run is None:
                 break
-            job = Job(run.id, self.store.path, job_log_path(self.store.path, run.id))
+            job = Job(run.id, self.store.path, job_log_path(self.store.path, run.id), device=self.device)
             try:
                 handle = self.executor.submit(job)
-            except OSError as exc:
-                self.store.fail(run.id, f"could not start its worker process: {exc}")
-                self.log(f"run {run.id}: could not start: {exc}")
+            except Exception as exc:  # noqa: BLE001 - any failure to start fails this run, not the launcher
+                self.store.fail(run.id, f"could not start its worker process: {type(exc).__name__}: {exc}")
+                self.log(f"run {run.id}: could not start: {type(exc).__name__}: {exc}")
                 continue
             self.jobs[run.id] = handle
             started += 1
@@ -218,21 +292,38 @@ class Launcher:
     def has_queued(self) -> bool:
         return bool(self.store.list_runs(status="queued", device=self.device, limit=1, reap=False))
 
+    def step(self) -> bool:
+        """One pass; returns whether there is work (jobs of ours, or queued runs)."""
+        self.enforce_stops()
+        self.collect()
+        self.keep_claims_alive()
+        if not self._stopping:
+            self.start_queued()
+        return bool(self.jobs) or self.has_queued()
+
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> int:
         """Serve the queue until idle for ``idle_exit_s`` or stopped (see :func:`serve` for the
-        look at the queue after the lock is released)."""
+        look at the queue after the lock is released). A pass that raises is logged and the loop
+        goes on; it counts as idle unless jobs of ours run."""
         self.log("serving the queue")
         idle_since = time.monotonic()
         while True:
-            self.collect()
-            if not self._stopping and self.start_queued():
-                idle_since = time.monotonic()
-            if self.jobs or self.has_queued():
+            pause = self.poll_s
+            try:
+                busy = self.step()
+                self.errors = 0
+            except Exception:  # noqa: BLE001 - one bad pass must not end the launcher
+                self.errors += 1
+                busy = bool(self.jobs)
+                pause = min(MAX_ERROR_PAUSE_S, self.poll_s * 2 ** min(self.errors, 10))
+                self.log(f"a pass failed ({self.errors} in a row); going on in {pause:.1f} s:\n"
+                         + traceback.format_exc().rstrip())
+            if busy:
                 idle_since = time.monotonic()
             if self._stopping or time.monotonic() - idle_since >= self.idle_exit_s:
                 break
-            time.sleep(self.poll_s)
+            time.sleep(pause)
         self.log("stopping" if self._stopping else f"idle for {self.idle_exit_s:g} s; leaving")
         return 0
 
@@ -255,7 +346,11 @@ def serve(device: str, store: RunStore, idle_exit_s: float) -> int:
                 return 0
         # The lock is released. Whoever queued a run before this point and saw the lock held
         # relied on us: look once more, and serve again if there is work.
-        if not store.list_runs(status="queued", device=device, limit=1, reap=False):
+        try:
+            if not store.list_runs(status="queued", device=device, limit=1, reap=False):
+                return 0
+        except RunError as exc:
+            print(f"launcher {os.getpid()} [{device}]: leaving; cannot read the queue: {exc}", flush=True)
             return 0
 
 

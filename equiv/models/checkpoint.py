@@ -51,7 +51,10 @@ class LoadedCheckpoint:
 
 
 def save_checkpoint(model: EnergyModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` (any dtype/device; stored on CPU) and ``metadata`` to ``path`` atomically."""
+    """Write ``model`` (any dtype/device; stored on CPU) and ``metadata`` to ``path`` atomically and
+    durably: into ``<path>.tmp``, fsynced, renamed over ``path``, and the folder fsynced, so a crash
+    or power loss leaves the old checkpoint or the new one, never a torn file; a failed save
+    removes its ``.tmp``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = next(model.parameters()).dtype
@@ -65,9 +68,31 @@ def save_checkpoint(model: EnergyModel, path: str | os.PathLike, metadata: dict[
         "metadata": metadata or {},
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LoadedCheckpoint:

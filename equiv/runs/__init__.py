@@ -3,10 +3,20 @@
 detection of runs whose worker died."""
 
 from equiv.runs.heartbeat import Heartbeat
-from equiv.runs.process import pid_alive, process_start_time, this_host
+from equiv.runs.limits import SETTINGS, Limits, load_limits
+from equiv.runs.process import pid_alive, process_start_time, same_process, signal_process, this_host
 from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
 from equiv.runs.stopping import graceful_stop, job_main
-from equiv.runs.store import DEFAULT_STALE_AFTER_S, RunStore, default_store_path
+from equiv.runs.store import (
+    DEFAULT_STALE_AFTER_S,
+    QuotaError,
+    RunGone,
+    RunStore,
+    StoreBusy,
+    StoreUnavailable,
+    default_store_path,
+    run_owner,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -16,12 +26,22 @@ __all__ = [
     "STATUSES",
     "EpochRecord",
     "Heartbeat",
+    "Limits",
+    "QuotaError",
     "Run",
+    "RunGone",
     "RunStore",
+    "SETTINGS",
+    "StoreBusy",
+    "StoreUnavailable",
     "default_store_path",
     "graceful_stop",
     "job_main",
+    "load_limits",
     "pid_alive",
     "process_start_time",
+    "run_owner",
+    "same_process",
+    "signal_process",
     "this_host",
 ]

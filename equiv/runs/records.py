@@ -42,13 +42,14 @@ class Run:
         device: ``cpu`` or ``cuda`` (queues are per device).
         group_id: sweep or group id, or ``None``.
         idempotency_key: a caller's key that makes creation happen once.
-        pid, pid_start, host: the worker process (id, start time in clock ticks, host name).
+        pid, pid_start, host: the worker process (id, start time in Unix seconds, host name).
         created_at, started_at, finished_at, heartbeat_at: Unix seconds.
         progress: fraction done (0–1) as last reported, and ``message``, a short status line.
         test_metrics: final metrics (JSON object) or ``None``.
         checkpoint_path: the best checkpoint so far, or ``None``.
         error: why it failed (or was cancelled), or ``None``.
         cancel_requested: a cancel was asked for while it ran.
+        owner: who queued it (a browser session's id, for the per-session quota) or ``None``.
     """
 
     id: int
@@ -62,7 +63,7 @@ class Run:
     group_id: str | None
     idempotency_key: str | None
     pid: int | None
-    pid_start: int | None
+    pid_start: float | None
     host: str | None
     created_at: float
     started_at: float | None
@@ -74,6 +75,7 @@ class Run:
     checkpoint_path: str | None
     error: str | None
     cancel_requested: bool
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Run":

@@ -17,7 +17,21 @@ requested) and :meth:`RunStore.log_epoch` after each epoch. :meth:`RunStore.reap
 run failed when its worker is gone: the process id is not alive (or is a zombie), or belongs to a
 process with another start time (the id was reused), or there has been no heartbeat for
 ``stale_after_s``. Readers (:meth:`RunStore.get`, :meth:`RunStore.list_runs`) reap first, so no
-one sees "running" for a dead process.
+one sees "running" for a dead process. A run whose cancel was requested and whose worker is gone
+ends cancelled, not failed.
+
+Errors: every SQLite error becomes a :class:`equiv.errors.RunError` with a message a person can act
+on, never a ``sqlite3.DatabaseError``: :class:`StoreUnavailable` (the file is damaged, not a
+database, unreadable, or was deleted while in use), :class:`StoreBusy` (a write lock held past the
+busy timeout, a full disk, an I/O error: worth retrying) and :class:`RunGone` (the run is unknown
+or no longer in a state that allows the change: do not retry). Heartbeats retry a busy store with
+back-off, and the final writes (:meth:`RunStore.finish`, :meth:`RunStore.mark_cancelled`,
+:meth:`RunStore.fail`) retry for ``store_retry_s`` (:mod:`equiv.runs.limits`), so a finished run is
+not lost to one failed write.
+
+Quotas: a queued run is refused (:class:`QuotaError`) when the server already has
+``max_active_runs`` queued or running runs, or its owner (a browser session, see :func:`run_owner`)
+has ``max_active_runs_per_session``; checked in the same transaction that inserts the run.
 
 Example:
     >>> import tempfile, os
@@ -33,24 +47,79 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import math
 import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from equiv.errors import EquivError, RunError
 from equiv.paths import data_home
-from equiv.runs.process import pid_alive, process_start_time, this_host
+from equiv.runs.limits import Limits, load_limits
+from equiv.runs.process import pid_alive, process_start_time, same_process, this_host
 from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
 
-__all__ = ["RunStore", "default_store_path", "DEFAULT_STALE_AFTER_S", "SCHEMA_VERSION"]
+__all__ = ["RunStore", "default_store_path", "DEFAULT_STALE_AFTER_S", "SCHEMA_VERSION", "StoreUnavailable",
+           "StoreBusy", "RunGone", "QuotaError", "run_owner"]
 
-SCHEMA_VERSION = 1
-#: A running run without a heartbeat for this long is failed by :meth:`RunStore.reap`.
+SCHEMA_VERSION = 2
+#: A running run without a heartbeat for this long is failed by :meth:`RunStore.reap` (the
+#: ``stale_after_s`` setting of :mod:`equiv.runs.limits` overrides it per store).
 DEFAULT_STALE_AFTER_S = 60.0
+
+
+class StoreUnavailable(RunError):
+    """The run store cannot be used at all: damaged, not a database, unreadable, or deleted while
+    in use. Retrying does not help; moving the file away starts a new, empty store."""
+
+
+class StoreBusy(RunError):
+    """A write could not be done now: another process held the write lock past the busy timeout,
+    or the disk is full, or an I/O error. The run is unaffected; retrying later may succeed."""
+
+
+class RunGone(RunError):
+    """The run is unknown, or no longer in a state that allows the change (it ended, was reaped,
+    or the store was replaced): the worker should stop without retrying."""
+
+
+class QuotaError(RunError):
+    """A run was refused because the server or the session already has as many active runs as
+    the limits allow (:mod:`equiv.runs.limits`)."""
+
+
+_OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("equiv_run_owner", default=None)
+
+
+@contextlib.contextmanager
+def run_owner(owner: str | None) -> Iterator[None]:
+    """Runs queued inside this block belong to ``owner`` (a browser session's id), which the
+    per-session quota counts. Pages wrap their launches in it; without it a run has no owner."""
+    token = _OWNER.set(owner)
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
+_BUSY_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
+_BUSY_WORDS = ("locked", "busy", "disk is full", "disk i/o", "out of memory")
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> RunError:
+    """The :class:`RunError` that says what an SQLite error on the store at ``path`` means."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith(_BUSY_CODES) or (not name and any(w in text.lower() for w in _BUSY_WORDS)):
+        return StoreBusy(f"the run store {path} is busy or cannot be written now ({text}); try again shortly")
+    if "no such table" in text:
+        return StoreUnavailable(f"the run store {path} was deleted or replaced while in use ({text}); "
+                                "reload to start from the new store")
+    return StoreUnavailable(f"the run store {path} is damaged or unreadable ({text}); move it away (for example "
+                            f"to {path.name}.broken) and a new, empty store is made on the next start")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,10 +145,12 @@ CREATE TABLE IF NOT EXISTS runs (
     test_metrics TEXT,
     checkpoint_path TEXT,
     error TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, device, id);
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs (group_id);
+CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
@@ -91,6 +162,14 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 """
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # the connection is closed next; SQLite rolls back what was not committed
 
 
 def default_store_path() -> Path:
@@ -128,21 +207,33 @@ class RunStore:
     Args:
         path: the SQLite file (created with its tables on first use).
         busy_timeout_s: how long a write waits for another writer before failing.
+        limits: quotas and timings (default: :func:`equiv.runs.limits.load_limits` for this store).
+
+    Raises :class:`StoreUnavailable` when the file cannot be used as a run store.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, busy_timeout_s: float = 30.0):
+    def __init__(self, path: str | os.PathLike | None = None, busy_timeout_s: float = 30.0,
+                 limits: Limits | None = None):
         self.path = Path(path) if path is not None else default_store_path()
         self.busy_timeout_s = busy_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.limits = limits or load_limits(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot make the folder of the run store {self.path}: {exc}") from None
         self._init_schema()
 
     # -- connections -------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _init_schema(self) -> None:
@@ -159,52 +250,75 @@ class RunStore:
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     if version > SCHEMA_VERSION:
                         conn.execute("ROLLBACK")
-                        raise RunError(f"{self.path} was written by a newer equiv (schema {version}); update equiv")
+                        raise StoreUnavailable(f"{self.path} was written by a newer equiv (schema {version}); "
+                                               "update equiv")
+                    if version == 1:  # schema 1 had no owner column
+                        conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     conn.execute("COMMIT")
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise RunError(f"cannot open the run store {self.path}: {exc}") from None
+            except sqlite3.Error as exc:
+                error = _store_error(self.path, exc)
+                if not isinstance(error, StoreBusy) or time.monotonic() > deadline:
+                    raise error from None
                 time.sleep(0.05)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, holding the write lock from its start."""
-        conn = self._connect()
+        """One short write transaction, holding the write lock from its start. SQLite errors become
+        :class:`StoreBusy` or :class:`StoreUnavailable`."""
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise RunError(f"the run store {self.path} is busy or unwritable ({exc})") from None
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise _store_error(self.path, exc) from None
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         finally:
             conn.close()
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with contextlib.closing(self._connect()) as conn:
-            return conn.execute(sql, tuple(params)).fetchall()
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                return conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from None
+
+    def _retrying(self, write: Callable[[], Run], what: str) -> Run:
+        """``write()``, retried with back-off (0.1 s doubling to 5 s) while the store is busy, for
+        up to ``limits.store_retry_s`` seconds; then the last :class:`StoreBusy` is raised."""
+        deadline = time.monotonic() + self.limits.store_retry_s
+        pause = 0.1
+        while True:
+            try:
+                return write()
+            except StoreBusy as exc:
+                if time.monotonic() + pause > deadline:
+                    raise StoreBusy(f"could not {what} for {self.limits.store_retry_s:g} s: {exc}") from None
+                time.sleep(pause)
+                pause = min(5.0, pause * 2)
 
     @staticmethod
     def _row(conn: sqlite3.Connection, run_id: int) -> Run:
         row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise RunError(f"no run {run_id}")
+            raise RunGone(f"no run {run_id}")
         return Run.from_row(row)
 
     def _require(self, conn: sqlite3.Connection, run_id: int, statuses: tuple[str, ...], action: str) -> Run:
         run = self._row(conn, run_id)
         if run.status not in statuses:
-            raise RunError(f"cannot {action} run {run_id}: it is {run.status}"
+            raise RunGone(f"cannot {action} run {run_id}: it is {run.status}"
                            + (f" ({run.error})" if run.error else ""))
         return run
 
@@ -222,9 +336,13 @@ class RunStore:
         model: str | None = None,
         molecule: str | None = None,
         owner_pid: int | None = None,
+        owner: str | None = None,
     ) -> Run:
         """A new queued run. With an ``idempotency_key`` already used, the existing run is returned
         instead (two clicks on "launch" make one run).
+
+        ``owner`` (default: the one set by :func:`run_owner`) is who queued it, for the
+        per-session quota. A queued run beyond the quotas raises :class:`QuotaError`.
 
         With ``owner_pid`` the run is created running for that process in the same transaction: a
         run executed in the foreground (``equiv train``) is never queued, so no background launcher
@@ -239,6 +357,9 @@ class RunStore:
                 row = conn.execute("SELECT id FROM runs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
                 if row is not None:
                     return self._row(conn, row["id"])
+            owner = owner if owner is not None else _OWNER.get()
+            if owner_pid is None:
+                self._check_quota(conn, owner)
             now = time.time()
             if owner_pid is None:
                 status, pid, pid_start, host, started = "queued", None, None, None, None
@@ -246,13 +367,34 @@ class RunStore:
                 status, pid, pid_start, host, started = "running", owner_pid, process_start_time(owner_pid), this_host(), now
             cur = conn.execute(
                 "INSERT INTO runs (kind, status, config, dataset, model, molecule, device, group_id, "
-                "idempotency_key, created_at, pid, pid_start, host, started_at, heartbeat_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "idempotency_key, created_at, pid, pid_start, host, started_at, heartbeat_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, status, _dumps(config), _dumps(_clean(dataset)), None if model is None else str(model),
                  None if molecule is None else str(molecule), device, group_id, idempotency_key, now,
-                 pid, pid_start, host, started, started),
+                 pid, pid_start, host, started, started, owner),
             )
             return self._row(conn, cur.lastrowid)
+
+    def _check_quota(self, conn: sqlite3.Connection, owner: str | None) -> None:
+        limits = self.limits
+        active = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+        if active >= limits.max_active_runs:
+            raise QuotaError(f"the server already has {active} queued or running runs, its limit "
+                             f"(max_active_runs = {limits.max_active_runs}); wait for some to end, or cancel one")
+        if owner is None:
+            return
+        mine = conn.execute("SELECT COUNT(*) FROM runs WHERE owner = ? AND status IN ('queued', 'running')",
+                            (owner,)).fetchone()[0]
+        if mine >= limits.max_active_runs_per_session:
+            raise QuotaError(f"this session already has {mine} queued or running runs, the limit per session "
+                             f"(max_active_runs_per_session = {limits.max_active_runs_per_session}); wait for one "
+                             "to end, or cancel one")
+
+    def active_counts(self, owner: str | None = None) -> tuple[int, int]:
+        """(queued or running runs on the server, those of ``owner``) as the quotas count them."""
+        rows = self._read("SELECT COUNT(*) AS n, COALESCE(SUM(owner IS ? AND owner IS NOT NULL), 0) AS mine "
+                          "FROM runs WHERE status IN ('queued', 'running')", (owner,))
+        return int(rows[0]["n"]), int(rows[0]["mine"])
 
     def claim_next(self, device: str, *, max_running: int = 1, pid: int | None = None) -> Run | None:
         """Atomically take the oldest queued run on ``device`` and mark it running for ``pid``
@@ -299,7 +441,7 @@ class RunStore:
             "SELECT (SELECT COUNT(*) FROM runs q WHERE q.status = 'queued' AND q.device = r.device AND q.id < r.id) "
             "AS ahead, r.status FROM runs r WHERE r.id = ?", (run_id,))
         if not rows:
-            raise RunError(f"no run {run_id}")
+            raise RunGone(f"no run {run_id}")
         return rows[0]["ahead"] if rows[0]["status"] == "queued" else None
 
     # -- while running ------------------------------------------------------------------------
@@ -314,6 +456,22 @@ class RunStore:
                 "UPDATE runs SET heartbeat_at = ?, progress = COALESCE(?, progress), message = COALESCE(?, message) "
                 "WHERE id = ?", (time.time(), _number(progress), message, run_id))
             return run.cancel_requested
+
+    def heartbeat_claimed(self, run_ids: Iterable[int], pid: int | None = None) -> list[int]:
+        """Heartbeat runs that ``pid`` (default: this process, a launcher) claimed and has not yet
+        handed to their worker (still running under ``pid``); returns those it touched. A run its
+        worker has taken over (another pid) or that ended is left alone."""
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return []
+        pid = os.getpid() if pid is None else pid
+        marks = ", ".join("?" * len(ids))
+        with self._write() as conn:
+            touched = [r["id"] for r in conn.execute(
+                f"SELECT id FROM runs WHERE id IN ({marks}) AND status = 'running' AND pid = ?", (*ids, pid))]
+            conn.execute(f"UPDATE runs SET heartbeat_at = ? WHERE id IN ({marks}) AND status = 'running' AND pid = ?",
+                         (time.time(), *ids, pid))
+            return touched
 
     def log_epoch(
         self,
@@ -365,7 +523,10 @@ class RunStore:
         checkpoint_path: str | os.PathLike | None = None,
         dataset: Mapping[str, Any] | None = None,
     ) -> Run:
-        """The run ended normally with ``test_metrics``."""
+        """The run ended normally with ``test_metrics`` (retried while the store is busy)."""
+        return self._retrying(lambda: self._finish(run_id, test_metrics, checkpoint_path, dataset), f"finish run {run_id}")
+
+    def _finish(self, run_id, test_metrics, checkpoint_path, dataset) -> Run:
         with self._write() as conn:
             self._require(conn, run_id, ("running",), "finish")
             conn.execute(
@@ -378,7 +539,11 @@ class RunStore:
             return self._row(conn, run_id)
 
     def fail(self, run_id: int, reason: str) -> Run:
-        """The run failed with ``reason``. A run that already ended keeps its status and reason."""
+        """The run failed with ``reason`` (retried while the store is busy). A run that already
+        ended keeps its status and reason."""
+        return self._retrying(lambda: self._fail(run_id, reason), f"record the failure of run {run_id}")
+
+    def _fail(self, run_id: int, reason: str) -> Run:
         with self._write() as conn:
             run = self._row(conn, run_id)
             if not run.active:
@@ -393,15 +558,24 @@ class RunStore:
         an :class:`equiv.errors.EquivError`'s message, "interrupted", or "internal error: ..."."""
         try:
             yield
+        except RunGone:
+            raise  # the run ended elsewhere (reaped, cancelled): nothing to record
         except EquivError as exc:
-            self.fail(run_id, str(exc))
+            self._fail_quietly(run_id, str(exc))
             raise
         except KeyboardInterrupt:
-            self.fail(run_id, "interrupted")
+            self._fail_quietly(run_id, "interrupted")
             raise
         except BaseException as exc:
-            self.fail(run_id, f"internal error: {type(exc).__name__}: {exc}")
+            self._fail_quietly(run_id, f"internal error: {type(exc).__name__}: {exc}")
             raise
+
+    def _fail_quietly(self, run_id: int, reason: str) -> None:
+        """Record a failure while another exception is on its way (which must not be replaced)."""
+        try:
+            self.fail(run_id, reason)
+        except RunError:
+            pass
 
     def request_cancel(self, run_id: int) -> Run:
         """Cancel: a queued run is cancelled at once; a running run gets the flag and its worker
@@ -419,53 +593,65 @@ class RunStore:
         """Whether a cancel was requested (cheap; no write)."""
         rows = self._read("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
         if not rows:
-            raise RunError(f"no run {run_id}")
+            raise RunGone(f"no run {run_id}")
         return bool(rows[0]["cancel_requested"])
 
     def mark_cancelled(self, run_id: int, *, checkpoint_path: str | os.PathLike | None = None,
-                       test_metrics: Mapping[str, Any] | None = None) -> Run:
-        """The worker stopped on a cancel request (keeping its best checkpoint, if any)."""
+                       test_metrics: Mapping[str, Any] | None = None, reason: str = "cancelled") -> Run:
+        """The worker stopped on a cancel request (keeping its best checkpoint, if any); retried
+        while the store is busy."""
+        return self._retrying(lambda: self._mark_cancelled(run_id, checkpoint_path, test_metrics, reason),
+                              f"record the cancel of run {run_id}")
+
+    def _mark_cancelled(self, run_id, checkpoint_path, test_metrics, reason) -> Run:
         with self._write() as conn:
             self._require(conn, run_id, ACTIVE_STATUSES, "cancel")
             conn.execute(
-                "UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished_at = ?, error = 'cancelled', "
+                "UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished_at = ?, error = ?, "
                 "checkpoint_path = COALESCE(?, checkpoint_path), test_metrics = COALESCE(?, test_metrics) "
                 "WHERE id = ?",
-                (time.time(), None if checkpoint_path is None else str(checkpoint_path),
+                (time.time(), str(reason), None if checkpoint_path is None else str(checkpoint_path),
                  _dumps(_clean(test_metrics)), run_id),
             )
             return self._row(conn, run_id)
 
     # -- reading ------------------------------------------------------------------------------
 
-    def reap(self, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[Run]:
-        """Fail running runs whose worker is gone; returns them. On this host a run is dead when its
+    def reap(self, *, stale_after_s: float | None = None) -> list[Run]:
+        """End running runs whose worker is gone; returns them. On this host a run is dead when its
         process id is not alive (or a zombie) or now belongs to a process with another start
-        time; on any host when there was no heartbeat for ``stale_after_s`` seconds."""
+        time; on any host when there was no heartbeat for ``stale_after_s`` seconds (default: the
+        ``stale_after_s`` limit). A dead run whose cancel was requested ends cancelled, any other
+        failed with the reason."""
+        stale_after_s = self.limits.stale_after_s if stale_after_s is None else stale_after_s
         now, host = time.time(), this_host()
         verdicts = []
-        for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at FROM runs WHERE status = 'running'"):
+        for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at, cancel_requested FROM runs "
+                              "WHERE status = 'running'"):
             pid, reason = row["pid"], None
             if row["host"] == host and pid is not None:
                 if not pid_alive(pid):
                     reason = f"worker process {pid} died (killed or out of memory)"
-                elif row["pid_start"] is not None and process_start_time(pid) not in (None, row["pid_start"]):
+                elif not same_process(pid, row["pid_start"]):
                     reason = f"worker process {pid} is gone (its process id now belongs to another process)"
             beat = row["heartbeat_at"]
             if reason is None and beat is not None and now - beat > stale_after_s:
                 reason = (f"no heartbeat from worker process {pid} on {row['host']} for {now - beat:.0f} s "
                           "(hung, or its machine is unreachable)")
             if reason is not None:
-                verdicts.append((row["id"], pid, beat, reason))
+                if row["cancel_requested"]:
+                    verdicts.append((row["id"], pid, beat, "cancelled", f"cancelled; {reason}"))
+                else:
+                    verdicts.append((row["id"], pid, beat, "failed", reason))
         if not verdicts:
             return []
         reaped = []
         with self._write() as conn:
-            for run_id, pid, beat, reason in verdicts:
+            for run_id, pid, beat, status, reason in verdicts:
                 cur = conn.execute(
-                    "UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
+                    "UPDATE runs SET status = ?, finished_at = ?, error = ? "
                     "WHERE id = ? AND status = 'running' AND pid IS ? AND heartbeat_at IS ?",
-                    (now, reason, run_id, pid, beat))
+                    (status, now, reason, run_id, pid, beat))
                 if cur.rowcount:
                     reaped.append(self._row(conn, run_id))
         return reaped
@@ -476,7 +662,7 @@ class RunStore:
             self.reap()
         rows = self._read("SELECT * FROM runs WHERE id = ?", (int(run_id),))
         if not rows:
-            raise RunError(f"no run {run_id}")
+            raise RunGone(f"no run {run_id}")
         return Run.from_row(rows[0])
 
     def epochs(self, run_id: int) -> list[EpochRecord]:

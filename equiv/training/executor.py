@@ -12,6 +12,12 @@
 * :func:`graceful_stop` (from :mod:`equiv.runs.stopping`): SIGINT/SIGTERM ask the run to stop cleanly
   (a second signal interrupts).
 
+A queued run must fit the server's limits (:mod:`equiv.runs.limits`): its memory estimate
+(:mod:`equiv.training.memory`) within ``worker_memory_mb``, and the run counts ≤ the run quotas
+(checked by the store). While a run trains, a busy store (lock timeout, full disk) costs an epoch
+record or a checkpoint note, never the run: those writes are skipped with a warning on stderr, and
+the final ``finish`` retries (``RunStore.finish``) while the heartbeat goes on.
+
 Example:
     >>> import os, tempfile
     >>> from equiv.runs import RunStore
@@ -24,15 +30,17 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from equiv.errors import EquivError, RunError
 from equiv.paths import data_home
-from equiv.runs import Heartbeat, Run, RunStore, graceful_stop
+from equiv.runs import Heartbeat, Run, RunStore, StoreBusy, graceful_stop
 from equiv.training.config import TrainConfig, spec_molecule
 from equiv.training.device import planned_device
+from equiv.training.memory import check_memory
 from equiv.training.trainer import EpochReport, TrainHooks, TrainResult, Trainer
 
 __all__ = ["TRAINING_KINDS", "create_train_run", "execute_run", "default_checkpoint_path", "graceful_stop"]
@@ -58,7 +66,8 @@ def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | 
     created running for that process, so no background launcher can claim it first.
 
     ``config`` is a :class:`TrainConfig` or its dict. Invalid settings (an unknown model, CUDA asked
-    for but absent, ...) raise the :class:`equiv.errors.EquivError` at once; with
+    for but absent, a queued run whose memory estimate exceeds the server's ``worker_memory_mb``,
+    ...) raise the :class:`equiv.errors.EquivError` at once; with
     ``record_rejected`` a failed record that says why is written first (``equiv train`` records
     every attempt) and the exception carries its id as ``run_id``.
     """
@@ -69,6 +78,8 @@ def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | 
     try:
         cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(raw)
         device = planned_device(cfg.device)
+        if owner_pid is None:  # a background run on the server: it must fit
+            check_memory(cfg, store.limits.worker_memory_mb)
     except EquivError as exc:
         if record_rejected:
             asked = str(raw.get("device") or "cpu")
@@ -80,6 +91,18 @@ def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | 
         raise
     return store.create(kind, cfg.to_dict(), device=device, group_id=group_id,
                         idempotency_key=idempotency_key, model=cfg.model, molecule=cfg.molecule, owner_pid=owner_pid)
+
+
+def _tolerant(write: Callable[..., None], what: str) -> Callable[..., None]:
+    """``write`` that, when the store is busy, warns on stderr and goes on (the run is unaffected)."""
+
+    def call(*args) -> None:
+        try:
+            write(*args)
+        except StoreBusy as exc:
+            print(f"skipped {what}: {exc}", file=sys.stderr, flush=True)
+
+    return call
 
 
 def _chain(*hooks):
@@ -123,18 +146,19 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
     with Heartbeat(store, run_id, every_s=heartbeat_every_s) as beat:
 
         def log_epoch(report: EpochReport) -> None:
+            beat.report(report.progress, f"epoch {report.epoch}")
             store.log_epoch(run_id, report.epoch, seconds=report.seconds, lr=report.lr,
                             metrics=report.store_metrics(), progress=report.progress)
-            beat.report(report.progress, f"epoch {report.epoch}")
 
         def should_stop() -> bool:
             return (beat.cancel_requested.is_set() or beat.lost.is_set() or (stop is not None and stop.is_set())
                     or bool(user.should_stop and user.should_stop()))
 
         combined = TrainHooks(
-            on_data=_chain(lambda d: store.set_dataset(run_id, d), user.on_data),
-            on_epoch=_chain(log_epoch, user.on_epoch),
-            on_checkpoint=_chain(lambda p: store.set_checkpoint(run_id, p), user.on_checkpoint),
+            on_data=_chain(_tolerant(lambda d: store.set_dataset(run_id, d), "recording the data set"), user.on_data),
+            on_epoch=_chain(_tolerant(log_epoch, "an epoch record"), user.on_epoch),
+            on_checkpoint=_chain(_tolerant(lambda p: store.set_checkpoint(run_id, p), "noting the checkpoint"),
+                                 user.on_checkpoint),
             on_progress=_chain(beat.report, user.on_progress),
             should_stop=should_stop,
         )
@@ -142,10 +166,13 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
                           metadata={"run_id": run_id, "run_store": str(store.path)})
         with store.recording_failure(run_id):
             result = trainer.run()
-    if result.cancelled:
-        if not beat.lost.is_set():
+        # Still beating: the final write may wait for a busy store (it retries) without the run
+        # looking dead meanwhile.
+        if beat.lost.is_set():
+            pass  # ended elsewhere (reaped, failed as hung): nothing more to write
+        elif result.cancelled:
             store.mark_cancelled(run_id, checkpoint_path=result.checkpoint)
-    else:
-        store.finish(run_id, test_metrics=result.summary(), checkpoint_path=result.checkpoint,
-                     dataset=result.dataset)
+        else:
+            store.finish(run_id, test_metrics=result.summary(), checkpoint_path=result.checkpoint,
+                         dataset=result.dataset)
     return result
