@@ -18,6 +18,8 @@ import streamlit as st
 from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
 from equiv.data import rmd17_data_dir
 from equiv.errors import EquivError
+from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, ensure_watcher,
+                                launch_on_cluster, queue_cluster_sweep)
 from equiv.jobs.generate import generation_seconds_estimate
 from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
@@ -54,6 +56,35 @@ POLL_S = 1.5
 state = st.session_state
 store = RunStore()
 cuda_reason = cuda_unavailable_reason()
+try:  # a configured cluster (cluster.json / EQUIV_SLURM_*) takes the lab's runs (equiv.jobs.cluster)
+    cluster, cluster_problem = cluster_settings(), None
+except EquivError as exc:
+    cluster, cluster_problem = None, str(exc)
+
+
+def executor_caption() -> None:
+    """Where Launch and Queue the sweep send runs: this machine or the configured SLURM cluster."""
+    if cluster_problem:
+        st.error(escape_markdown(cluster_problem) + " Runs stay on this machine.", icon=":material/dns:")
+    if cluster is None:
+        st.caption("Executor: this machine (a background launcher per device queue).")
+        return
+    o = cluster.options
+    st.caption(escape_markdown(
+        f"Executor: SLURM cluster (partition {o.partition or 'default'}, {o.time_min} min, {o.gpus} GPU(s) per run; "
+        f"run folders in {cluster.run_root}), from cluster.json / EQUIV_SLURM_* settings."))
+
+
+def run_executor(run) -> None:
+    """Which executor runs ``run``: its SLURM job, state and resumes, or this machine."""
+    job = cluster_job(store, run.id) if run.device == CLUSTER_QUEUE else None
+    if job is None:
+        st.caption("Executor: this machine" + (f" (pid {run.pid})" if run.pid and run.active else "") + ".")
+    else:
+        resumed = f", resumed {job.resumes}×" if job.resumes else ""
+        st.caption(escape_markdown(f"Executor: SLURM job {job.job_id} ({job.slurm_state or 'submitted'}{resumed}) "
+                                   f"on {run.host or 'a node to be chosen'}."))
+
 
 for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
     state.setdefault(key, secrets.token_hex(8))
@@ -165,6 +196,7 @@ with single_tab:
                 except EquivError as exc:
                     st.error(escape_markdown(str(exc)))
 
+    executor_caption()
     launch_col, copy_col = st.columns([1, 3])
     launched = launch_col.button("Launch", type="primary", icon=":material/play_arrow:", key="tl_launch")
     copy_col.button("New launch form", key="tl_copy", on_click=new_nonce, args=("tl_nonce",),
@@ -177,7 +209,8 @@ with single_tab:
                 st.error(escape_markdown(problem), icon=":material/block:")
         else:
             try:
-                run = launch_request(check, state.tl_nonce, store)
+                run = (launch_on_cluster(check, state.tl_nonce, store, cluster) if cluster is not None
+                       else launch_request(check, state.tl_nonce, store))
             except EquivError as exc:
                 st.error(escape_markdown(str(exc)))
             else:
@@ -233,7 +266,10 @@ with sweep_tab:
         else:
             settings = json.dumps([c.config.to_dict() for c in checks], sort_keys=True)
             group = "sweep-" + hashlib.sha256(f"{state.tl_sweep_nonce}\n{settings}".encode()).hexdigest()[:10]
-            group, runs = queue_sweep(plan, store, group_id=group)
+            if cluster is not None:
+                group, runs, _ = queue_cluster_sweep(plan, store, cluster, group_id=group)
+            else:
+                group, runs = queue_sweep(plan, store, group_id=group)
             state.tl_group = group
             st.query_params["group"] = group
             st.success(f"Queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}).")
@@ -264,8 +300,10 @@ active_ids = sorted(r.id for r in active)
 @st.fragment(run_every=POLL_S if active else None)
 def live_view() -> None:
     now_active = store.list_runs(status=ACTIVE_STATUSES)
-    for device in sorted({r.device for r in now_active if r.status == "queued"}):
+    for device in sorted({r.device for r in now_active if r.status == "queued"} - {CLUSTER_QUEUE}):
         ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
+    if any(r.device == CLUSTER_QUEUE for r in now_active):
+        ensure_watcher(store)  # the cluster watcher ingests cluster runs' files (equiv.jobs.cluster)
     if sorted(r.id for r in now_active) != active_ids:
         st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
     others = [r for r in now_active if r.id != watched]
@@ -300,8 +338,9 @@ def live_view() -> None:
         if run.cancel_requested:
             cancel.caption("stopping…")
         elif cancel.button("Cancel", icon=":material/stop:", key=f"tl_cancel_{run.id}"):
-            store.request_cancel(run.id)
+            cancel_run(store, run.id)  # a cluster run's job gets scancel
             st.rerun(scope="fragment")
+    run_executor(run)
     run_outcome(run)
     if epochs:
         st.plotly_chart(curves_figure(epochs), width="stretch", key="tl_curves")

@@ -3,6 +3,7 @@
   equiv runs list [--status running] [--json]
   equiv runs show ID [--json]
   equiv runs cancel ID [--json]
+  equiv runs sync [--json]          # ingest cluster runs' files once (the cluster watcher does it too)
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     cancel.add_argument("id", type=int)
     add_json_flag(cancel)
     cancel.set_defaults(func=run_cancel)
+
+    sync = verbs.add_parser("sync", help="ingest the progress and results of cluster (SLURM) runs once")
+    add_json_flag(sync)
+    sync.set_defaults(func=run_sync)
 
 
 def _when(t: float | None) -> str:
@@ -108,9 +113,11 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import cancel_run  # hook: a cluster run's job gets scancel
+
     store = RunStore()
     before = store.get(args.id)
-    run = store.request_cancel(args.id)
+    run = cancel_run(store, args.id)
     if before.status == "queued":
         action, message = "cancelled", f"run {run.id} cancelled (it had not started)"
     elif before.status == "running":
@@ -121,4 +128,16 @@ def run_cancel(args: argparse.Namespace) -> int:
         print_json({"action": action, "message": message, "run": run.to_dict()})
     else:
         print(message)
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import sync
+
+    changed = sync(RunStore())
+    if args.json:
+        print_json({"changed": [r.to_dict() for r in changed]})
+    else:
+        print("\n".join(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else "") for r in changed)
+              or "no cluster run changed status")
     return 0

@@ -444,7 +444,10 @@ class RunStore:
         time; on any host when there was no heartbeat for ``stale_after_s`` seconds."""
         now, host = time.time(), this_host()
         verdicts = []
-        for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at FROM runs WHERE status = 'running'"):
+        # Hook (cluster runs): runs on the 'slurm' queue have no local worker process and get no
+        # heartbeat from one; equiv.jobs.cluster decides their fate from SLURM's job state.
+        for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at FROM runs "
+                              "WHERE status = 'running' AND device != 'slurm'"):
             pid, reason = row["pid"], None
             if row["host"] == host and pid is not None:
                 if not pid_alive(pid):
