@@ -61,6 +61,9 @@ CLUSTER_QUEUE = "slurm"
 #: A job SLURM no longer knows, without an outcome file, is failed after this long (its files may
 #: still be on their way over the network filesystem).
 FORGOTTEN_GRACE_S = 30.0
+#: A job SLURM calls CANCELLED whose worker neither stopped cleanly nor wrote a heartbeat (every 2 s)
+#: for this long was killed, not cancelled: the run is failed.
+KILLED_AFTER_S = 6.0
 DEFAULT_WATCH_IDLE_S = 60.0
 WATCH_POLL_S = 2.0
 
@@ -278,12 +281,15 @@ def _set_status(store: RunStore, run_id: int, status: str, *, host: str | None =
                      (status, host, now if status == "running" else None, now, message, run_id))
 
 
-def _failure_reason(job: ClusterJob, state: str, reason: str) -> str:
+def _failure_reason(job: ClusterJob, state: str, reason: str, killed: bool = False) -> str:
     detail = job_detail(job.job_id)
     exit_code = detail.get("ExitCode")
     reason = detail.get("Reason", reason)
     tail = RunFolder(job.folder).log_tail(job.job_id)
     text = f"SLURM job {job.job_id} ended {state}"
+    if killed:
+        text = (f"SLURM job {job.job_id} was killed (it ended {state} without the clean stop a cancel makes, "
+                "e.g. scancel --signal=KILL)")
     if reason and reason not in ("None", "(null)"):
         text += f" ({reason})"
     if exit_code and exit_code != "0:0":
@@ -327,15 +333,34 @@ def ingest(store: RunStore, job: ClusterJob, info: SlurmJobInfo | None, *, now: 
     if run.status == "queued" and (state in ("RUNNING", "COMPLETING", "CONFIGURING") or outcome):
         _set_status(store, run.id, "running", host=info.nodes if info and info.nodes else None)
         run = store.get(run.id, reap=False)
-    if run.status == "running" and (folder.path / "state.json").exists():
-        last, resumes = _ingest_files(store, run, job, folder)
+    try:
+        if run.status == "running" and (folder.path / "state.json").exists():
+            last, resumes = _ingest_files(store, run, job, folder)
+        _end(store, run, job, folder, outcome, state, reason, now)
+    except RunError:  # another pass (the watcher beside `equiv runs sync`) ended it first
+        pass
+    with _db(store, write=True) as conn:
+        conn.execute("UPDATE cluster_jobs SET slurm_state = COALESCE(?, slurm_state), resumes = ?, "
+                     "epochs_ingested = MAX(epochs_ingested, ?), seen_at = ? WHERE run_id = ?",
+                     (state, resumes, last, now, job.run_id))
+    return store.get(run.id, reap=False)
+
+
+def _end(store: RunStore, run: Run, job: ClusterJob, folder: RunFolder, outcome: dict | None, state: str | None,
+         reason: str, now: float) -> None:
+    """The status change SLURM's state and the outcome file call for, if any."""
     if outcome and outcome["status"] == "finished":
         store.finish(run.id, test_metrics=outcome.get("test_metrics"), checkpoint_path=outcome.get("checkpoint_path"),
                      dataset=outcome.get("dataset"))
     elif outcome and outcome["status"] == "failed":
         store.fail(run.id, outcome.get("error") or "failed on the cluster")
     elif state == "CANCELLED" or (state is None and run.cancel_requested):
-        store.mark_cancelled(run.id, checkpoint_path=(folder.read_json("state.json") or {}).get("checkpoint_path"))
+        files = folder.read_json("state.json") or {}
+        clean = run.cancel_requested or not files or files.get("status") == "stopped"
+        if clean:  # cancelled from equiv, before it started, or stopped cleanly on scancel's SIGTERM
+            store.mark_cancelled(run.id, checkpoint_path=files.get("checkpoint_path"))
+        elif now - float(files.get("heartbeat_at") or 0) > KILLED_AFTER_S:  # no clean stop, no sign of life
+            store.fail(run.id, _failure_reason(job, state, reason, killed=True))
     elif state in FAILED_SLURM_STATES or state == "COMPLETED":
         store.fail(run.id, _failure_reason(job, state, reason))
     elif state is None and now - job.submitted_at > FORGOTTEN_GRACE_S:
@@ -343,10 +368,6 @@ def ingest(store: RunStore, job: ClusterJob, info: SlurmJobInfo | None, *, now: 
                            f"(see {folder.slurm_folder})")
     elif state == "PENDING" and run.status == "running":  # requeued: scontrol requeue, preemption, time limit
         _set_status(store, run.id, "queued", message=f"requeued by SLURM ({reason}); resumes from its last epoch")
-    with _db(store, write=True) as conn:
-        conn.execute("UPDATE cluster_jobs SET slurm_state = COALESCE(?, slurm_state), resumes = ?, "
-                     "epochs_ingested = ?, seen_at = ? WHERE run_id = ?", (state, resumes, last, now, job.run_id))
-    return store.get(run.id, reap=False)
 
 
 def active_jobs(store: RunStore) -> list[ClusterJob]:
