@@ -165,3 +165,37 @@ def test_cli_flags_refuse_bad_input_in_one_line(tmp_path, monkeypatch, capsys, a
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_training_lab_shows_which_executor_runs_go_to(tmp_path, monkeypatch):
+    """Without settings: this machine; with EQUIV_SLURM_* the SLURM cluster, and a cluster run
+    shows its SLURM job, state and node."""
+    import signal
+
+    from equiv.jobs.cluster import watcher_pid
+    from tests.apptest_tools import open_page
+
+    monkeypatch.setenv("EQUIV_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EQUIV_CLUSTER_WATCH_IDLE_S", "1")
+    monkeypatch.delenv("EQUIV_CLUSTER_DIR", raising=False)
+    at = open_page("app_pages/train.py")
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert "Executor: this machine (a background launcher per device queue)." in captions
+
+    store = RunStore()
+    run, folder = _queued_cluster_run(store, tmp_path)
+    record_submission(store, run.id, "slurm", "77", folder, SlurmOptions())
+    ingest(store, cluster_job(store, run.id), SlurmJobInfo("77", "RUNNING", "None", "node1"))
+    monkeypatch.setenv("EQUIV_SLURM_PARTITION", "gpu")
+    monkeypatch.setenv("EQUIV_SLURM_GPUS", "1")
+    try:
+        at = open_page("app_pages/train.py", {"run": str(run.id)})
+        assert not at.exception, at.exception
+        captions = [c.value.replace("\\", "") for c in at.caption]  # the page escapes markdown
+        assert any(c.startswith("Executor: SLURM cluster (partition gpu, 60 min, 1 GPU(s) per run") for c in captions)
+        assert "Executor: SLURM job 77 (RUNNING) on node1." in captions
+    finally:  # the page started a cluster watcher for the active cluster run; SLURM never answers it here
+        pid = watcher_pid(store)
+        if pid:
+            os.kill(pid, signal.SIGTERM)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from equiv.cli import main
-from equiv.jobs.cluster import cluster_job
+from equiv.jobs.cluster import cluster_job, watcher_pid
 from equiv.runs import RunStore
 from tests.conftest import REPO_ROOT
 
@@ -47,17 +48,20 @@ def slurm(tmp_path_factory):
     if missing:
         _unavailable(f"SLURM is not installed here ({', '.join(missing)} missing; apt-get install slurmctld slurmd "
                      "slurm-client munge)")
+    sudo: list[str] = []
     if os.geteuid() != 0:
-        _unavailable("starting a local SLURM needs root (slurmd runs jobs as their owner)")
+        if shutil.which("sudo") is None or subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode:
+            _unavailable("starting a local SLURM needs root (slurmd runs jobs as their owner), or sudo without a password")
+        sudo = ["sudo", "-n", "--preserve-env=SLURM_LOCAL_CPUS,SLURM_LOCAL_CTLD_PORT,SLURM_LOCAL_D_PORT"]
     folder = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "SLURM_LOCAL_CPUS": "6", "SLURM_LOCAL_CTLD_PORT": "6837", "SLURM_LOCAL_D_PORT": "6838"}
-    done = subprocess.run(["bash", str(SCRIPT), "start", str(folder)], capture_output=True, text=True, env=env,
+    done = subprocess.run([*sudo, "bash", str(SCRIPT), "start", str(folder)], capture_output=True, text=True, env=env,
                           timeout=120)
     if done.returncode != 0:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=60)
+        subprocess.run([*sudo, "bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=60)
         _unavailable(f"could not start a local SLURM: {(done.stderr or done.stdout).strip()[-400:]}")
     yield str(folder / "slurm.conf")
-    subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=60)
+    subprocess.run([*sudo, "bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=60)
 
 
 def _wait(condition, timeout_s: float, what: str):
@@ -138,5 +142,12 @@ def test_sweep_cancel_kill_and_requeue_on_a_real_slurm(slurm, tmp_path, monkeypa
     assert cluster_job(store, to_requeue).resumes == 1 and "resumed 1×" in (store.get(to_requeue).message or "")
     assert all(cluster_job(store, i).resumes == 0 for i in sweep[:-1])
     assert Path(store.get(to_requeue).checkpoint_path).is_file()
+    capsys.readouterr()
+    assert main(["runs", "show", str(to_requeue)]) == 0  # the record shows its job and how often it resumed
+    shown = capsys.readouterr().out
+    assert f"SLURM job {jobs[to_requeue]} (" in shown and "resumed 1×" in shown, shown
+    watcher = watcher_pid(store)
+    if watcher:  # it would leave by itself after 15 idle seconds
+        os.kill(watcher, signal.SIGTERM)
     print(f"submitted in {t_submitted - t0:.1f} s, acted after {t_acted - t0:.1f} s, all ended after "
           f"{time.monotonic() - t0:.1f} s")

@@ -83,11 +83,15 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import cluster_job  # hook: a cluster run's SLURM job and resumes
+
     store = RunStore()
     run = store.get(args.id)
     epochs = store.epochs(args.id)
+    job = cluster_job(store, run.id)
     if args.json:
-        print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]})
+        print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs],
+                    **({} if job is None else {"cluster": job.to_dict()})})
         return 0
     fields = [("id", run.id), ("kind", run.kind), ("status", run.status), ("model", run.model),
               ("molecule", run.molecule), ("device", run.device), ("group", run.group_id),
@@ -96,7 +100,9 @@ def run_show(args: argparse.Namespace) -> int:
               ("time", "-" if run.seconds is None else format_seconds(run.seconds)),
               ("worker", f"pid {run.pid} on {run.host}" if run.pid else "-"),
               ("data set", (run.dataset or {}).get("name", "-")), ("checkpoint", run.checkpoint_path),
-              ("error", run.error), ("cancel requested", run.cancel_requested)]
+              ("error", run.error), ("cancel requested", run.cancel_requested),
+              ("executor", "local" if job is None else f"SLURM job {job.job_id} ({job.slurm_state}), resumed "
+                                                       f"{job.resumes}×, run folder {job.folder}")]
     print(format_table([[k, "-" if v is None else v] for k, v in fields], ["field", "value"]))
     print(f"\nconfig: {run.config}")
     if run.test_metrics:
@@ -122,6 +128,8 @@ def run_cancel(args: argparse.Namespace) -> int:
         action, message = "cancelled", f"run {run.id} cancelled (it had not started)"
     elif before.status == "running":
         action, message = "requested", f"asked run {run.id} to stop; its worker stops at its next check"
+        if run.device == "slurm":
+            message = f"scancel sent to run {run.id}'s SLURM job; it stops cleanly and is recorded cancelled"
     else:
         action, message = "none", f"run {run.id} already {run.status}; nothing to cancel"
     if args.json:
