@@ -85,7 +85,8 @@ def test_sweep_cancel_kill_and_requeue_on_a_real_slurm(slurm, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     store = RunStore()
     t0 = time.monotonic()
-    slurm_flags = ["--executor", "slurm", "--slurm-time", "5", "--cluster-dir", str(tmp_path / "shared")]
+    slurm_flags = ["--executor", "slurm", "--slurm-time", "5", "--slurm-extra", "export=ALL", "--slurm-extra",
+                   "comment=equiv-test", "--cluster-dir", str(tmp_path / "shared")]
 
     # two long runs (400 epochs of a tiny model) to cancel and to kill while they run
     long_ids = []
@@ -103,6 +104,8 @@ def test_sweep_cancel_kill_and_requeue_on_a_real_slurm(slurm, tmp_path, monkeypa
     to_requeue = sweep[-1]
     jobs = {rid: cluster_job(store, rid).job_id for rid in [*long_ids, *sweep]}
     assert all(j.isdigit() for j in jobs.values())
+    script = (Path(cluster_job(store, to_cancel).folder) / "slurm" / f"{jobs[to_cancel]}_submission.sh").read_text()
+    assert "#SBATCH --export=ALL" in script and "#SBATCH --comment=equiv-test" in script
     t_submitted = time.monotonic()
 
     def epochs_in(run_id: int) -> int:

@@ -21,8 +21,9 @@ callable with its arguments, collects stdout/stderr per job, and handles the tim
 (``USR2`` ``signal_delay_s`` before the limit) with checkpoint-and-requeue.
 
 Example:
-    >>> SlurmOptions(partition="gpu", time_min=60, gpus=1, extra={"qos": "high"}).submitit_parameters()["slurm_qos"]
-    'high'
+    >>> params = SlurmOptions(partition="gpu", time_min=60, gpus=1, extra={"qos": "high", "export": "ALL"}).submitit_parameters()
+    >>> params["slurm_qos"], params["slurm_additional_parameters"]
+    ('high', {'export': 'ALL'})
 """
 
 from __future__ import annotations
@@ -107,8 +108,16 @@ class SlurmOptions:
             params["mem_gb"] = float(self.mem_gb)
         if self.account:
             params["slurm_account"] = self.account
+        known = _submitit_slurm_parameters()
+        additional = {}
         for key, value in self.extra.items():
-            params[f"slurm_{key.replace('-', '_')}"] = value
+            name = key.replace("-", "_")
+            if name in known:
+                params[f"slurm_{name}"] = value
+            else:  # any other sbatch option: submitit writes it as #SBATCH --key=value
+                additional[name] = value
+        if additional:
+            params["slurm_additional_parameters"] = additional
         return params
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +129,16 @@ class SlurmOptions:
     def from_dict(cls, data: Mapping[str, Any]) -> "SlurmOptions":
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _submitit_slurm_parameters() -> set[str]:
+    """The sbatch options submitit knows by name (the rest go into ``additional_parameters``)."""
+    import inspect
+
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    return set(inspect.signature(_make_sbatch_string).parameters) - {"command", "folder", "map_count",
+                                                                      "additional_parameters"}
 
 
 class _StopOnSignal:
