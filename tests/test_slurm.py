@@ -6,6 +6,8 @@ same against a real one-node SLURM.)"""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -53,34 +55,6 @@ def _queued_cluster_run(store: RunStore, tmp_path: Path, **changes):
     run = create_cluster_run(tiny(**changes), store)
     folder = SlurmExecutor(SlurmOptions(), tmp_path / "runs").prepare(run)
     return run, folder
-
-
-def test_a_job_run_by_submitit_reports_through_its_folder_and_is_ingested(tmp_path):
-    """submitit's local executor runs ClusterRunJob (a real child process, submitit's pickling and
-    result files); the job writes state, epochs and outcome files and never the store; ingest
-    with SLURM's states moves the record queued → running → finished with every epoch."""
-    import submitit
-
-    store = RunStore(tmp_path / "runs.sqlite")
-    run, folder = _queued_cluster_run(store, tmp_path, epochs=2)
-    assert run.device == CLUSTER_QUEUE and run.status == "queued"
-    executor = submitit.LocalExecutor(folder=folder.slurm_folder)
-    executor.update_parameters(timeout_min=5)
-    job = executor.submit(ClusterRunJob(str(folder.path), run.id))
-    record_submission(store, run.id, "slurm", str(job.job_id), folder, SlurmOptions())
-    assert job.result() == "finished"
-    assert folder.read_json("outcome.json")["status"] == "finished"
-    assert [e["epoch"] for e in folder.epochs_after(0)] == [1, 2]
-    assert folder.read_json("state.json")["starts"] == 1 and folder.resume_path.exists()
-    assert store.get(run.id).status == "queued"  # the job never opened the store
-
-    job_id = cluster_job(store, run.id).job_id
-    ingest(store, cluster_job(store, run.id), SlurmJobInfo(job_id, "COMPLETED", "None", "node1"))
-    done = store.get(run.id)
-    assert done.status == "finished", done.error
-    assert done.test_metrics["force_mae_mev_per_a"] > 0 and done.checkpoint_path == str(folder.checkpoint_path)
-    assert [e.epoch for e in store.epochs(run.id)] == [1, 2]
-    assert done.dataset["name"] and done.pid is None
 
 
 @pytest.mark.parametrize("state, status, words", [
@@ -170,8 +144,6 @@ def test_cli_flags_refuse_bad_input_in_one_line(tmp_path, monkeypatch, capsys, a
 def test_the_training_lab_shows_which_executor_runs_go_to(tmp_path, monkeypatch):
     """Without settings: this machine; with EQUIV_SLURM_* the SLURM cluster, and a cluster run
     shows its SLURM job, state and node."""
-    import signal
-
     from equiv.jobs.cluster import watcher_pid
     from tests.apptest_tools import open_page
 
@@ -199,3 +171,40 @@ def test_the_training_lab_shows_which_executor_runs_go_to(tmp_path, monkeypatch)
         pid = watcher_pid(store)
         if pid:
             os.kill(pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_a_job_run_by_submitit_survives_its_time_limit_signal_and_is_ingested(tmp_path):
+    """submitit's local executor runs ClusterRunJob (a real child process, submitit's pickling,
+    signal handling and requeue, as on SLURM). The job writes state, epoch and outcome files and
+    never the store. USR2 (what SLURM sends before the time limit, or on preemption) makes
+    ClusterRunJob.checkpoint() return a DelayedSubmission; the job starts again and carries on from
+    its last epoch to the end, every epoch once. Ingest with SLURM's COMPLETED then moves the
+    record to finished with every epoch and one resume."""
+    import submitit
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    run, folder = _queued_cluster_run(store, tmp_path, epochs=20, dtype="float32")
+    assert run.device == CLUSTER_QUEUE and run.status == "queued"
+    executor = submitit.LocalExecutor(folder=folder.slurm_folder)
+    executor.update_parameters(timeout_min=10)
+    job = executor.submit(ClusterRunJob(str(folder.path), run.id))
+    record_submission(store, run.id, "slurm", str(job.job_id), folder, SlurmOptions())
+    deadline = time.monotonic() + 90
+    while len(folder.epochs_after(0)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not job.done() and len(folder.epochs_after(0)) >= 2
+    os.kill(folder.read_json("state.json")["pid"], signal.SIGUSR2)
+    assert job.result() == "finished"
+    assert "requeued to resume from its last epoch" in job.stdout()
+    assert folder.read_json("state.json")["starts"] == 2 and folder.resume_path.exists()
+    assert folder.read_json("outcome.json")["status"] == "finished"
+    assert [e["epoch"] for e in folder.epochs_after(0)] == list(range(1, 21))
+    assert store.get(run.id).status == "queued"  # the job never opened the store
+
+    ingest(store, cluster_job(store, run.id), SlurmJobInfo(str(job.job_id), "COMPLETED", "None", "node1"))
+    done = store.get(run.id)
+    assert done.status == "finished", done.error
+    assert done.test_metrics["force_mae_mev_per_a"] > 0 and done.checkpoint_path == str(folder.checkpoint_path)
+    assert [e.epoch for e in store.epochs(run.id)] == list(range(1, 21))
+    assert done.dataset["name"] and done.pid is None and cluster_job(store, run.id).resumes == 1

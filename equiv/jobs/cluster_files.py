@@ -196,5 +196,13 @@ class RunFolderStore:
 
     @contextlib.contextmanager
     def recording_failure(self, run_id: int) -> Iterator[None]:
-        with RunStore.recording_failure(self, run_id):  # the store's rules, written with our fail()
+        """:meth:`RunStore.recording_failure`, except that ``SystemExit`` and ``KeyboardInterrupt``
+        are no outcome here: submitit exits the process to requeue it (time limit, preemption),
+        and a second SIGTERM is SLURM ending the job; SLURM's state says what became of it."""
+        try:
             yield
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            with RunStore.recording_failure(self, run_id):  # the store's messages, written with our fail()
+                raise

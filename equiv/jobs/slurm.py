@@ -186,9 +186,10 @@ class ClusterRunJob(Checkpointable):
         return outcome.get("status") or state.get("status", "stopped")
 
     def checkpoint(self, *args: Any, **kwargs: Any):
-        """At the time limit (submitit's ``USR2``): requeue this same job; it resumes from the
-        trainer's resume state in the run folder (written after every epoch)."""
-        print(f"run {self.run_id}: time limit near; requeued to resume from its last epoch", flush=True)
+        """Near the time limit or on preemption (submitit's ``USR2``): requeue this same job; it
+        resumes from the trainer's resume state in the run folder (written after every epoch)."""
+        print(f"run {self.run_id}: checkpoint (time limit or preemption); requeued to resume from its last epoch",
+              flush=True)
         return DelayedSubmission(ClusterRunJob(self.folder, self.run_id))
 
 
