@@ -122,7 +122,10 @@ def test_settings_from_environment_and_file(tmp_path):
                                                     "slurm_account": "chem", "slurm_qos": "high"}.items()
     with pytest.raises(EquivError, match="KEY=VALUE"):
         parse_extra(["qos"])
-    with pytest.raises(EquivError, match="not a int"):
+    (tmp_path / "typo.json").write_text('{"partiton": "a100"}')
+    with pytest.raises(EquivError, match="unknown SLURM setting 'partiton'"):
+        cluster_settings({}, tmp_path / "typo.json")
+    with pytest.raises(EquivError, match="EQUIV_SLURM_GPUS='two': expected a whole number"):
         cluster_settings({"EQUIV_SLURM_GPUS": "two"}, tmp_path / "none.json")
 
 

@@ -170,10 +170,17 @@ def cluster_settings(environ: Mapping[str, str] | None = None, path: str | os.Pa
             try:
                 data[key] = cast(env[var])
             except ValueError:
-                raise EquivError(f"{var}={env[var]!r} is not a {cast.__name__}") from None
+                raise EquivError(f"{var}={env[var]!r}: expected {'a whole number' if cast is int else 'a number'}"
+                                 ) from None
     if env.get("EQUIV_SLURM_EXTRA"):
         data["extra"] = parse_extra(env["EQUIV_SLURM_EXTRA"].split(","))
+    if not isinstance(data, dict):
+        raise EquivError(f"{path}: not a JSON object of SLURM settings")
     run_root = data.pop("run_root", None) or env.get("EQUIV_CLUSTER_DIR")
+    unknown = sorted(set(data) - set(SlurmOptions.__dataclass_fields__))
+    if unknown:
+        raise EquivError(f"{path}: unknown SLURM setting {unknown[0]!r}; the settings are "
+                         f"{', '.join(SlurmOptions.__dataclass_fields__)} and run_root")
     if not data and not run_root:
         return None
     return ClusterSettings(SlurmOptions.from_dict(data), Path(run_root) if run_root else default_run_root())
