@@ -20,6 +20,8 @@ from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
 from app_pages.store_status import session_owner, store_problem
 from equiv.data import rmd17_data_dir
 from equiv.errors import EquivError, RunError
+from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, ensure_watcher,
+                                launch_on_cluster, queue_cluster_sweep)
 from equiv.jobs.generate import generation_seconds_estimate
 from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
@@ -66,6 +68,35 @@ except RunError as exc:
     store_problem(exc)
     st.stop()
 cuda_reason = cuda_unavailable_reason()
+try:  # a configured cluster (cluster.json / EQUIV_SLURM_*) takes the lab's runs (equiv.jobs.cluster)
+    cluster, cluster_problem = cluster_settings(), None
+except EquivError as exc:
+    cluster, cluster_problem = None, str(exc)
+
+
+def executor_caption() -> None:
+    """Where Launch and Queue the sweep send runs: this machine or the configured SLURM cluster."""
+    if cluster_problem:
+        st.error(escape_markdown(cluster_problem) + " Runs stay on this machine.", icon=":material/dns:")
+    if cluster is None:
+        st.caption("Executor: this machine (a background launcher per device queue).")
+        return
+    o = cluster.options
+    st.caption(escape_markdown(
+        f"Executor: SLURM cluster (partition {o.partition or 'default'}, {o.time_min} min, {o.gpus} GPU(s) per run; "
+        f"run folders in {cluster.run_root}), from cluster.json / EQUIV_SLURM_* settings."))
+
+
+def run_executor(run) -> None:
+    """Which executor runs ``run``: its SLURM job, state and resumes, or this machine."""
+    job = cluster_job(store, run.id) if run.device == CLUSTER_QUEUE else None
+    if job is None:
+        st.caption("Executor: this machine" + (f" (pid {run.pid})" if run.pid and run.active else "") + ".")
+    else:
+        resumed = f", resumed {job.resumes}×" if job.resumes else ""
+        st.caption(escape_markdown(f"Executor: SLURM job {job.job_id} ({job.slurm_state or 'submitted'}{resumed}) "
+                                   f"on {run.host or 'a node to be chosen'}."))
+
 
 for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
     state.setdefault(key, secrets.token_hex(8))
@@ -196,6 +227,7 @@ with single_tab:
                 except EquivError as exc:
                     st.error(escape_markdown(str(exc)))
 
+    executor_caption()
     launch_col, copy_col = st.columns([1, 3])
     launched = launch_col.button("Launch", type="primary", icon=":material/play_arrow:", key="tl_launch")
     copy_col.button("New launch form", key="tl_copy", on_click=new_nonce, args=("tl_nonce",),
@@ -209,7 +241,8 @@ with single_tab:
         else:
             try:
                 with run_owner(session_owner()):
-                    run = launch_request(check, state.tl_nonce, store)
+                    run = (launch_on_cluster(check, state.tl_nonce, store, cluster) if cluster is not None
+                           else launch_request(check, state.tl_nonce, store))
             except EquivError as exc:
                 st.error(escape_markdown(str(exc)))
             else:
@@ -267,7 +300,10 @@ with sweep_tab:
             group = "sweep-" + hashlib.sha256(f"{state.tl_sweep_nonce}\n{settings}".encode()).hexdigest()[:10]
             try:
                 with run_owner(session_owner()):
-                    group, runs = queue_sweep(plan, store, group_id=group)
+                    if cluster is not None:
+                        group, runs, _ = queue_cluster_sweep(plan, store, cluster, group_id=group)
+                    else:
+                        group, runs = queue_sweep(plan, store, group_id=group)
             except EquivError as exc:
                 st.error(escape_markdown(str(exc)), icon=":material/block:")
             else:
@@ -312,8 +348,10 @@ def live_view() -> None:
 
 def live_view_body() -> None:
     now_active = store.list_runs(status=ACTIVE_STATUSES)
-    for device in sorted({r.device for r in now_active if r.status == "queued"}):
+    for device in sorted({r.device for r in now_active if r.status == "queued"} - {CLUSTER_QUEUE}):
         ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
+    if any(r.device == CLUSTER_QUEUE for r in now_active):
+        ensure_watcher(store)  # the cluster watcher ingests cluster runs' files (equiv.jobs.cluster)
     if sorted(r.id for r in now_active) != active_ids:
         st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
     others = [r for r in now_active if r.id != watched]
@@ -348,8 +386,9 @@ def live_view_body() -> None:
         if run.cancel_requested:
             cancel.caption("stopping…")
         elif cancel.button("Cancel", icon=":material/stop:", key=f"tl_cancel_{run.id}"):
-            store.request_cancel(run.id)
+            cancel_run(store, run.id)  # a cluster run's job gets scancel
             st.rerun(scope="fragment")
+    run_executor(run)
     run_outcome(run)
     if epochs:
         st.plotly_chart(curves_figure(epochs), width="stretch", key="tl_curves")

@@ -3,6 +3,7 @@
   equiv runs list [--status running] [--json]
   equiv runs show ID [--json]
   equiv runs cancel ID [--json]
+  equiv runs sync [--json]          # ingest cluster runs' files once (the cluster watcher does it too)
 
 Listing or showing runs also makes sure a launcher serves every device queue with queued runs
 (it starts one only then; the note goes to stderr).
@@ -58,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(cancel)
     cancel.set_defaults(func=run_cancel)
 
+    sync = verbs.add_parser("sync", help="ingest the progress and results of cluster (SLURM) runs once")
+    add_json_flag(sync)
+    sync.set_defaults(func=run_sync)
+
 
 def _when(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
@@ -94,12 +99,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import cluster_job  # hook: a cluster run's SLURM job and resumes
+
     store = RunStore()
     run = store.get(args.id)
     epochs = store.epochs(args.id)
     _serve_queued(store)
+    job = cluster_job(store, run.id)
     if args.json:
-        print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs]})
+        print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs],
+                    **({} if job is None else {"cluster": job.to_dict()})})
         return 0
     fields = [("id", run.id), ("kind", run.kind), ("status", run.status), ("model", run.model),
               ("molecule", run.molecule), ("device", run.device), ("group", run.group_id),
@@ -108,7 +117,9 @@ def run_show(args: argparse.Namespace) -> int:
               ("time", "-" if run.seconds is None else format_seconds(run.seconds)),
               ("worker", f"pid {run.pid} on {run.host}" if run.pid else "-"),
               ("data set", (run.dataset or {}).get("name", "-")), ("checkpoint", run.checkpoint_path),
-              ("error", run.error), ("cancel requested", run.cancel_requested)]
+              ("error", run.error), ("cancel requested", run.cancel_requested),
+              ("executor", "local" if job is None else f"SLURM job {job.job_id} ({job.slurm_state}), resumed "
+                                                       f"{job.resumes}×, run folder {job.folder}")]
     print(format_table([[k, "-" if v is None else v] for k, v in fields], ["field", "value"]))
     print(f"\nconfig: {run.config}")
     if run.test_metrics:
@@ -125,17 +136,33 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import cancel_run  # hook: a cluster run's job gets scancel
+
     store = RunStore()
     before = store.get(args.id)
-    run = store.request_cancel(args.id)
+    run = cancel_run(store, args.id)
     if before.status == "queued":
         action, message = "cancelled", f"run {run.id} cancelled (it had not started)"
     elif before.status == "running":
         action, message = "requested", f"asked run {run.id} to stop; its worker stops at its next check"
+        if run.device == "slurm":
+            message = f"scancel sent to run {run.id}'s SLURM job; it stops cleanly and is recorded cancelled"
     else:
         action, message = "none", f"run {run.id} already {run.status}; nothing to cancel"
     if args.json:
         print_json({"action": action, "message": message, "run": run.to_dict()})
     else:
         print(message)
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from equiv.jobs.cluster import sync
+
+    changed = sync(RunStore())
+    if args.json:
+        print_json({"changed": [r.to_dict() for r in changed]})
+    else:
+        print("\n".join(f"run {r.id}: {r.status}" + (f" ({r.error})" if r.error else "") for r in changed)
+              or "no cluster run changed status")
     return 0

@@ -28,6 +28,7 @@ import argparse
 import sys
 import time
 
+from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_sweep
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.cli.progress import format_seconds
 from equiv.errors import EquivError
@@ -60,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="wait until every run has ended, then report")
     p.add_argument("--report", metavar="GROUP", help="only report the learning curves of an existing sweep")
     add_json_flag(p)
+    add_executor_flags(p)  # --executor local|slurm and --slurm-* (equiv.cli.cluster)
     p.set_defaults(func=run)
 
 
@@ -158,8 +160,14 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_sweep(parse_models(args.models), parse_sizes(args.n_train), args.seeds, base)
     store = RunStore()
     t0 = time.time()
-    group, runs = queue_sweep(plan, store, group_id=args.group)
+    cluster = settings_from_args(args)
+    if cluster is not None:  # --executor slurm: one SLURM job per run (equiv.cli.cluster)
+        group, runs = submit_sweep(args, plan, cluster)
+    else:
+        group, runs = queue_sweep(plan, store, group_id=args.group)
     devices = ", ".join(sorted({r.device for r in runs}))
+    if cluster is not None and not args.wait:
+        return 0
     if not args.json:
         print(f"queued {len(runs)} runs as {group} (runs {runs[0].id}–{runs[-1].id}) on {devices}; "
               f"follow them with `equiv sweep --report {group}` or the runs page (/runs?group={group})",

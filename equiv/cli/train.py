@@ -16,6 +16,7 @@ import shlex
 import sys
 from typing import Any
 
+from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_train
 from equiv.cli.equivariance import MODEL_NAMES
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.cli.progress import format_seconds
@@ -68,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--forces-key", help="forces key of an extended XYZ file")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     add_json_flag(p)
+    add_executor_flags(p)  # --executor local|slurm and --slurm-* (equiv.cli.cluster)
     p.set_defaults(func=run)
 
 
@@ -134,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
     from equiv.training import TrainHooks, create_train_run, execute_run, graceful_stop
 
     store = RunStore()
+    cluster = settings_from_args(args)
     raw = _config_dict(args)
+    if cluster is not None:  # --executor slurm: submitted as a SLURM job; returns at once
+        return submit_train(args, raw, cluster)
     try:
         # Created running for this process: a background launcher must not claim a foreground run.
         record = create_train_run(raw, store, record_rejected=True, owner_pid=os.getpid())

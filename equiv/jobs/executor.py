@@ -11,9 +11,10 @@ through :func:`equiv.jobs.generate.execute_generate`). An :class:`Executor` only
 command somewhere and can say whether it is still going; it never interprets the run. This
 machine's executor is :class:`LocalExecutor` (a detached child process per job, its output in a
 log file, started with ``nice`` and, on the CPU queue, an address-space limit: the
-``worker_nice`` and ``worker_address_space_mb`` settings of :mod:`equiv.runs.limits`). A cluster executor (SLURM through ``submitit``, say) would implement the same two
-methods, submitting the same command on a node that sees the same store, without any change to
-the run record.
+``worker_nice`` and ``worker_address_space_mb`` settings of :mod:`equiv.runs.limits`). The
+cluster's is :class:`equiv.jobs.slurm.SlurmExecutor` (SLURM through ``submitit``; see
+:data:`EXECUTORS`): its jobs run the same ``execute_run`` but report through files in a shared run
+folder, since SQLite must not be opened over a network filesystem.
 
 Example:
     >>> job = Job(run_id=7, store_path=Path("/tmp/runs.sqlite"), log_path=Path("/tmp/logs/run-7.log"))
@@ -33,8 +34,20 @@ from typing import Callable, Protocol
 
 from equiv.runs import Limits, load_limits
 
-__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "job_command", "job_log_path", "log_tail",
-           "worker_limits"]
+__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "EXECUTORS", "executor_of", "job_command",
+           "job_log_path", "log_tail", "worker_limits"]
+
+#: Where runs can go (the registry of executors): ``local`` is the default; ``slurm`` is used by
+#: ``--executor slurm`` and by the training lab when a cluster is configured (equiv.jobs.cluster).
+EXECUTORS = {
+    "local": "this machine: a background launcher per device queue (LocalExecutor)",
+    "slurm": "a SLURM cluster: one sbatch job per run through submitit (equiv.jobs.slurm.SlurmExecutor)",
+}
+
+
+def executor_of(run) -> str:
+    """``slurm`` for a run on the cluster queue, else ``local``."""
+    return "slurm" if run.device == "slurm" else "local"
 
 
 def job_command(run_id: int, store_path: str | os.PathLike) -> list[str]:

@@ -626,8 +626,10 @@ class RunStore:
         stale_after_s = self.limits.stale_after_s if stale_after_s is None else stale_after_s
         now, host = time.time(), this_host()
         verdicts = []
+        # Hook (cluster runs): runs on the 'slurm' queue have no local worker process and get no
+        # heartbeat from one; equiv.jobs.cluster decides their fate from SLURM's job state.
         for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at, cancel_requested FROM runs "
-                              "WHERE status = 'running'"):
+                              "WHERE status = 'running' AND device != 'slurm'"):
             pid, reason = row["pid"], None
             if row["host"] == host and pid is not None:
                 if not pid_alive(pid):

@@ -116,7 +116,8 @@ def _chain(*hooks):
 
 
 def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks | None = None,
-                stop: threading.Event | None = None, heartbeat_every_s: float = HEARTBEAT_EVERY_S) -> TrainResult:
+                stop: threading.Event | None = None, heartbeat_every_s: float = HEARTBEAT_EVERY_S,
+                resume_path: str | os.PathLike | None = None) -> TrainResult:
     """Run the training run ``run_id`` to its end in this process and record everything in ``store``.
 
     Args:
@@ -125,6 +126,8 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
         hooks: extra callbacks (progress lines, a page's state); the store's come first.
         stop: an event that asks for a clean stop, like a cancel (see :func:`graceful_stop`).
         heartbeat_every_s: seconds between heartbeats.
+        resume_path: the trainer's resume state (saved every epoch; resumed from when it exists:
+            a cluster job that was requeued carries on, see :mod:`equiv.training.resume`).
 
     Returns the :class:`TrainResult` (also when cancelled: ``result.cancelled``). Raises the
     :class:`equiv.errors.EquivError` that failed the run, after recording it as the run's error.
@@ -163,7 +166,7 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
             should_stop=should_stop,
         )
         trainer = Trainer(config, combined, checkpoint_path=checkpoint,
-                          metadata={"run_id": run_id, "run_store": str(store.path)})
+                          metadata={"run_id": run_id, "run_store": str(store.path)}, resume_path=resume_path)
         with store.recording_failure(run_id):
             result = trainer.run()
         # Still beating: the final write may wait for a busy store (it retries) without the run

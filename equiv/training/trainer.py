@@ -50,6 +50,7 @@ from equiv.training.convergence import Convergence, check_convergence
 from equiv.training.ema import WeightEMA
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
 from equiv.training.normalization import species_counts, species_energy_shift
+from equiv.training.resume import ResumeState, load_resume_state, save_resume_state
 
 __all__ = ["EpochReport", "TrainHooks", "TrainResult", "Trainer", "train"]
 
@@ -232,16 +233,20 @@ class Trainer:
         checkpoint_path: where the best checkpoint goes (default ``config.checkpoint``; ``None``:
             the best weights are kept in memory only).
         metadata: extra entries for the checkpoint's metadata (run id, command, ...).
+        resume_path: where the loop's state goes after every epoch (:mod:`equiv.training.resume`);
+            when the file exists at the start, training carries on from it (``None``: not kept).
     """
 
     def __init__(self, config: TrainConfig, hooks: TrainHooks | None = None, *, splits: Splits | None = None,
-                 checkpoint_path: str | Path | None = None, metadata: dict[str, Any] | None = None):
+                 checkpoint_path: str | Path | None = None, metadata: dict[str, Any] | None = None,
+                 resume_path: str | Path | None = None):
         self.config = config
         self.hooks = hooks or TrainHooks()
         self.splits = splits
         path = checkpoint_path if checkpoint_path is not None else config.checkpoint
         self.checkpoint_path = None if path is None else Path(path)
         self.metadata = dict(metadata or {})
+        self.resume_path = None if resume_path is None else Path(resume_path)
         self.model: EnergyModel | None = None
         self.eval_model: EnergyModel | None = None
 
@@ -403,6 +408,14 @@ class Trainer:
         last_progress = -math.inf
         t_train = time.perf_counter()
         epoch = 0
+        resumed = None if self.resume_path is None else load_resume_state(self.resume_path, map_location=device)
+        if resumed is not None:  # carry on where a stopped process left off (equiv.training.resume)
+            resumed.restore(model=model, ema=ema, optimizer=optimizer, scheduler=scheduler, generator=generator)
+            epoch, steps, structures, step_seconds = resumed.epoch, resumed.steps, resumed.structures, resumed.step_seconds
+            best_loss, best_epoch, best_val, best_state = resumed.best_loss, resumed.best_epoch, resumed.best_val, resumed.best_state
+            epochs_since_best, t_train = resumed.epochs_since_best, t_train - resumed.train_seconds
+            history = [EpochReport(**r) for r in resumed.history]
+            stopped = "epochs" if c.epochs is not None and epoch >= c.epochs else ""
         while not stopped:
             epoch += 1
             if c.lr_schedule == "cosine":
@@ -495,6 +508,12 @@ class Trainer:
             history.append(report)
             if self.hooks.on_epoch is not None:
                 self.hooks.on_epoch(report)
+            if self.resume_path is not None:
+                save_resume_state(self.resume_path, ResumeState.capture(
+                    model=model, ema=ema, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                    history=history, epoch=epoch, steps=steps, structures=structures, step_seconds=step_seconds,
+                    train_seconds=time.perf_counter() - t_train, best_loss=best_loss, best_epoch=best_epoch,
+                    best_val=best_val, best_state=best_state, epochs_since_best=epochs_since_best))
             new_lr = optimizer.param_groups[0]["lr"]
             if stopped:
                 break
