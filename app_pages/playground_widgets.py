@@ -31,26 +31,35 @@ def cached_judge(text: str, seed: int) -> Verdict:
 
 def show_verdict(v: Verdict, function_key: str | None) -> None:
     """The verdict as a coloured box with its one sentence of why."""
-    text = f"{VERDICT_ICONS[v.kind]} **{escape_markdown(verdict_headline(v))}**  \n{escape_markdown(v.reason)}"
+    text = f"**{escape_markdown(verdict_headline(v))}**  \n{escape_markdown(v.reason)}"
     if function_key in BUILTINS_BY_KEY:
         text += f"  \n*Why:* {escape_markdown(BUILTINS_BY_KEY[function_key].why)}"
     box = {"invariant": st.success, "equivariant": st.success, "rotations only": st.warning, "neither": st.error}[v.kind]
     with st.container(key=f"verdict_{v.kind.replace(' ', '_')}"):
-        box(text)
+        box(text, icon=VERDICT_ICONS[v.kind])
 
 
 def playground(settings: PlaygroundSettings, key: str, compact: bool = False) -> PlaygroundSettings:
     """The widget; returns the settings as the user left them (for the page's link)."""
     state = st.session_state
-    state.setdefault(f"{key}_function", settings.function)
-    state.setdefault(f"{key}_expr", settings.expression)
+    fkey, ekey = f"{key}_function", f"{key}_expr"
+    state.setdefault(fkey, settings.function)
+    state.setdefault(ekey, settings.text)
+
+    def on_pick() -> None:
+        if state[fkey] != CUSTOM:
+            state[ekey] = BUILTINS_BY_KEY[state[fkey]].expression
+
+    def on_type() -> None:
+        if state[fkey] == CUSTOM or state[ekey] != BUILTINS_BY_KEY[state[fkey]].expression:
+            state[fkey] = CUSTOM
+
     cols = st.columns([3, 3] if not compact else [1, 1])
-    choice = cols[0].selectbox("Function", list(LABELS), format_func=LABELS.get, key=f"{key}_function")
-    if choice != CUSTOM:
-        state[f"{key}_expr"] = BUILTINS_BY_KEY[choice].expression
-    text = cols[1].text_input("f(a, b, r)", key=f"{key}_expr", disabled=choice != CUSTOM,
+    choice = cols[0].selectbox("Function", list(LABELS), format_func=LABELS.get, key=fkey, on_change=on_pick)
+    text = cols[1].text_input("f(a, b, r)", key=ekey, on_change=on_type,
                               help="a, b: vectors; r: positions [n_atoms, 3]; numbers, + − * / @ **, indexing "
-                                   "(a[0], r[:, 1]), [x, y, z] lists and " + ", ".join(sorted(FUNCTIONS)))
+                                   "(a[0], r[:, 1]), [x, y, z] lists and " + ", ".join(sorted(FUNCTIONS)) +
+                                   ". Typing here makes it your own function.")
     seed = settings.seed
     try:
         v = cached_judge(text, seed)

@@ -21,7 +21,8 @@ __all__ = ["PlaygroundSettings", "parse_query", "to_query", "verdict_headline", 
 #: Plotly's modebar "download plot" offline in the browser, as PNG at twice the size (for slides).
 PLOT_CONFIG = plot_config("png", "equiv-playground")
 CUSTOM = "custom"
-VERDICT_ICONS = {"invariant": "🟢", "equivariant": "🟢", "rotations only": "🟡", "neither": "🔴"}
+VERDICT_ICONS = {"invariant": ":material/check_circle:", "equivariant": ":material/check_circle:",
+                 "rotations only": ":material/warning:", "neither": ":material/cancel:"}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 //   PageDown, ArrowRight → next step; PageUp, ArrowLeft → previous step (sent back to Python as
 //   {step, nonce}); F → the 3D viewer full screen (and back; Escape leaves it too).
 // Keys typed into text inputs, text areas, selects or editable elements are never taken, nor keys
-// with Ctrl/Alt/Meta. One listener per parent document: a new iframe replaces the old one's.
+// with Ctrl/Alt/Meta. A new presenter iframe replaces the old one's listeners.
 //
 // args: step (1-based, current), n_steps, hint (text shown in the iframe).
 "use strict";
@@ -66,12 +66,16 @@
     style.textContent = "iframe.equiv-fullscreen { position: fixed !important; inset: 0 !important; width: 100vw !important;" +
       " height: 100vh !important; z-index: 1000000 !important; background: #fff !important; }";
     doc.head.appendChild(style);
+    // Leaving the browser's full screen (Esc) leaves ours too.
+    doc.addEventListener("fullscreenchange", function () {
+      const frame = viewerFrame(doc);
+      if (!doc.fullscreenElement && frame && frame.classList.contains("equiv-fullscreen")) setFullscreen(doc, frame, false);
+    });
   }
 
   function onKey(event) {
     if (event.defaultPrevented || event.ctrlKey || event.altKey || event.metaKey) return;
     if (typing(event.target)) return;
-    const doc = event.target && event.target.ownerDocument ? event.target.ownerDocument : window.parent.document;
     switch (event.key) {
       case "PageDown": case "ArrowRight": go(+1); break;
       case "PageUp": case "ArrowLeft": go(-1); break;
@@ -84,22 +88,38 @@
       default: return;
     }
     event.preventDefault();
-    void doc;
   }
 
+  // Listen on the app's document and on every same-origin iframe's document (a click into the 3D
+  // viewer moves the focus into its iframe; the clicker must still work). A new presenter iframe
+  // removes the previous one's listeners first.
   function install() {
-    let doc;
-    try { doc = window.parent.document; } catch (e) { return; } // not same origin: no keys
-    const host = window.parent;
-    if (host.__equivPresenterKeys) doc.removeEventListener("keydown", host.__equivPresenterKeys, true);
-    host.__equivPresenterKeys = onKey;
-    doc.addEventListener("keydown", onKey, true);
+    let host;
+    try { host = window.parent; void host.document; } catch (e) { return; } // not same origin: no keys
+    const docs = [];
+    function listen(doc) {
+      if (!doc || docs.indexOf(doc) >= 0) return;
+      doc.addEventListener("keydown", onKey, true);
+      docs.push(doc);
+    }
+    function scan() {
+      listen(host.document);
+      host.document.querySelectorAll("iframe").forEach(function (f) {
+        try { if (f.contentWindow !== window) listen(f.contentDocument); } catch (e) { /* other origin */ }
+      });
+    }
+    function uninstall() {
+      docs.forEach(function (d) { try { d.removeEventListener("keydown", onKey, true); } catch (e) { /* gone */ } });
+      docs.length = 0;
+    }
+    if (host.__equivPresenterUninstall) host.__equivPresenterUninstall();
+    host.__equivPresenterUninstall = uninstall;
+    scan();
+    setInterval(scan, 1000);
     document.addEventListener("keydown", onKey, true); // focus inside this iframe
     window.addEventListener("pagehide", function () {
-      if (host.__equivPresenterKeys === onKey) {
-        doc.removeEventListener("keydown", onKey, true);
-        host.__equivPresenterKeys = null;
-      }
+      uninstall();
+      if (host.__equivPresenterUninstall === uninstall) host.__equivPresenterUninstall = null;
     });
     document.body.dataset.installed = "1";
   }
