@@ -60,4 +60,20 @@ PAGES: list[PageInfo] = [
         "irreps",
         "Outer products, Clebsch–Gordan, spherical harmonics and Wigner-D, live and checked.",
     ),
+    PageInfo(
+        "app_pages/playground.py",
+        "Playground",
+        ":material/functions:",
+        "playground",
+        "Which functions of vectors are equivariant? Pick one of the seminar's examples or type your own; the page "
+        "rotates, reflects and translates the input and gives the verdict, the output's irreps and the error.",
+    ),
+    PageInfo(
+        "app_pages/tour.py",
+        "Tour",
+        ":material/slideshow:",
+        "tour",
+        "The seminar's story in ten steps, each with a live widget; step with PageDown / PageUp or the arrow keys, "
+        "F for a full-screen 3D viewer, a presenter mode with large fonts.",
+    ),
 ]

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "equiv"
 LAYERS = {
     "errors": 0, "paths": 0, "parsing": 0, "runtime": 0, "__init__": 0, "__main__": 8,
     "o3": 1,
+    "playground": 2,
     "molecules": 2, "data": 2,
     "graphs": 3, "models": 3,
     "training": 4, "runs": 4, "md": 4,

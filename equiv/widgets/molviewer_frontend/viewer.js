@@ -246,6 +246,7 @@
     body.dataset.panels = String(scene.panels.length);
     body.dataset.frames = String(scene.frames.length);
     body.dataset.transform = scene.transform;
+    exportControls(scene);
     fitHeight();
   }
 
@@ -256,6 +257,150 @@
     body.dataset.error = message;
     fitHeight();
   }
+
+
+  // -- exports for slides (PNG per panel, WebM of the spin) and the full-screen layout ---------------
+  // PNG: 3Dmol renders in the browser, viewer.pngURI() is the panel as drawn. WebM: the spin is
+  // recorded in the browser (MediaRecorder on a canvas that gets every panel side by side, one frame
+  // per step of the turn), so it shows exactly what the viewer shows, needs no server-side renderer
+  // and no network; Chromium and Firefox both record WebM.
+  function download(href, filename) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.download = filename;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  function slug(text) {
+    return String(text || "panel").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "panel";
+  }
+
+  function exportPanelPng(i) {
+    const v = state.viewers[i];
+    if (!v) return null;
+    v.render();
+    const uri = v.pngURI();
+    const panel = state.scene.panels[i];
+    download(uri, "equiv-" + slug(panel.id) + ".png");
+    body.dataset.lastExport = "png:" + panel.id;
+    return uri;
+  }
+
+  function panelCanvases() {
+    return state.viewers.map(function (v) { return v.getCanvas(); });
+  }
+
+  function recordSpin(fps) {
+    const scene = state.scene;
+    if (!scene || scene.frames.length < 2 || state.recording) return Promise.resolve(null);
+    if (typeof MediaRecorder === "undefined") return Promise.reject(new Error("this browser cannot record video"));
+    fps = fps || 12;
+    const canvases = panelCanvases();
+    // The panels' own pixel size (3Dmol draws at devicePixelRatio): the recording keeps it.
+    const w = canvases.reduce(function (s, c) { return s + c.width; }, 0);
+    const h = Math.max.apply(null, canvases.map(function (c) { return c.height; }));
+    const out = document.createElement("canvas");
+    out.width = w - (w % 2);
+    out.height = h - (h % 2);
+    const ctx = out.getContext("2d");
+    const stream = out.captureStream(0);
+    const track = stream.getVideoTracks()[0];
+    const type = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"].find(function (t) { return MediaRecorder.isTypeSupported(t); });
+    const recorder = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 4000000 });
+    const chunks = [];
+    recorder.ondataavailable = function (e) { if (e.data && e.data.size) chunks.push(e.data); };
+    const wasRunning = !!state.raf;
+    stopAnimation();
+    state.recording = true;
+    body.dataset.recording = "1";
+    const done = new Promise(function (resolve) { recorder.onstop = resolve; });
+    recorder.start();
+    let k = 0;
+    return new Promise(function (resolve) {
+      function step() {
+        if (k >= scene.frames.length) { resolve(); return; }
+        drawFrame(k);
+        renderAll();
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, out.width, out.height);
+        let x = 0;
+        canvases.forEach(function (c) { ctx.drawImage(c, x, 0); x += c.width; });
+        if (track.requestFrame) track.requestFrame();
+        k += 1;
+        setTimeout(step, 1000 / fps);
+      }
+      step();
+    }).then(function () {
+      recorder.stop();
+      return done;
+    }).then(function () {
+      const blob = new Blob(chunks, { type: "video/webm" });
+      state.recording = false;
+      body.dataset.recording = "0";
+      body.dataset.lastExport = "webm:" + blob.size + ":" + out.width + "x" + out.height;
+      download(URL.createObjectURL(blob), "equiv-spin.webm");
+      if (wasRunning && !state.paused) startAnimation(state.frame);
+      return blob;
+    });
+  }
+
+  function exportControls(scene) {
+    let box = document.getElementById("exports");
+    if (!box) {
+      box = el("span");
+      box.id = "exports";
+      document.getElementById("controls").appendChild(box);
+    }
+    box.replaceChildren();
+    scene.panels.forEach(function (p, i) {
+      const b = el("button", "export", "PNG: " + p.title);
+      b.type = "button";
+      b.dataset.export = "png";
+      b.dataset.panel = p.id;
+      b.title = "Download this panel as a PNG image";
+      b.addEventListener("click", function () { exportPanelPng(i); });
+      box.appendChild(b);
+    });
+    if (scene.frames.length > 1) {
+      const r = el("button", "export", "Record spin (WebM)");
+      r.type = "button";
+      r.dataset.export = "webm";
+      r.title = "Record one full turn of every panel side by side as a WebM video";
+      r.addEventListener("click", function () {
+        r.disabled = true;
+        recordSpin().catch(function (err) { showError("Recording failed: " + err.message); })
+          .then(function () { r.disabled = false; });
+      });
+      box.appendChild(r);
+    }
+  }
+
+  // Full screen (the presenter's F key): the iframe covers the window; the stage takes its height.
+  function isFullscreen() {
+    try { return !!(window.frameElement && window.frameElement.classList.contains("equiv-fullscreen")); }
+    catch (e) { return false; }
+  }
+
+  function fullscreenLayout() {
+    if (!state.scene) return;
+    const stage = document.getElementById("stage");
+    const on = isFullscreen();
+    const other = ["heads", "stats", "footer"].reduce(function (s, id) {
+      return s + document.getElementById(id).getBoundingClientRect().height;
+    }, 0);
+    const h = on ? Math.max(200, window.innerHeight - other - 16) : state.scene.height;
+    if (stage.style.height !== h + "px") {
+      stage.style.height = h + "px";
+      state.viewers.forEach(function (v) { v.resize(); });
+      renderAll();
+    }
+    body.dataset.fullscreen = on ? "1" : "0";
+  }
+
+  window.equivViewerExports = { png: exportPanelPng, record: recordSpin, fullscreenLayout: fullscreenLayout };
+  window.addEventListener("resize", fullscreenLayout);
 
   window.addEventListener("message", function (event) {
     if (event.source !== window.parent || window.parent === window) return; // only the Streamlit page

@@ -1,0 +1,94 @@
+"""The tour in headless Chromium against a real `streamlit run`: step with the keyboard (PageDown,
+PageUp, arrows) without stealing keys from a text input, F for the full-screen 3D viewer, and the
+viewer's exports (a panel as PNG, the spin as WebM) downloaded and checked."""
+
+from __future__ import annotations
+
+import base64
+import io
+from urllib.parse import parse_qs, urlparse
+
+from PIL import Image
+
+from equiv.views.tour import STEPS
+from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
+
+VIEWER = "iframe[src*='molecule_viewer']"
+
+
+def step_of(page) -> str:
+    return parse_qs(urlparse(page.url).query).get("step", ["?"])[-1]
+
+
+def wait_for_step(page, k: int) -> None:
+    page.get_by_role("heading", name=STEPS[k - 1].title).wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert step_of(page) == str(k)
+
+
+def test_keyboard_steps_fullscreen_and_exports(app_server, page):
+    page.goto(f"{app_server.url}/tour?step=2")
+    wait_for_step(page, 2)
+    page.frame_locator("iframe[src*='presenter_keys']").locator("body[data-installed='1']").wait_for(timeout=30_000)
+    page.keyboard.press("PageDown")
+    wait_for_step(page, 3)
+    page.keyboard.press("ArrowLeft")
+    wait_for_step(page, 2)
+
+    # Keys typed into the function's text box stay there.
+    box = page.get_by_role("textbox", name="f(a, b, r)")
+    box.click()
+    for key in ("ArrowLeft", "ArrowRight", "PageDown", "f"):
+        box.press(key)
+    page.wait_for_timeout(1500)
+    assert step_of(page) == "2"
+    box.fill("dot(a, b)")
+    box.press("Enter")
+    page.get_by_text("invariant: 0e").first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name=STEPS[1].title).click()  # focus back on the page
+    page.keyboard.press("PageUp")
+    wait_for_step(page, 1)
+
+    # F: the viewer covers the window; F again: back.
+    frame = page.frame_locator(VIEWER)
+    frame.locator("body[data-renders]").wait_for(timeout=60_000)
+    page.keyboard.press("f")
+    iframe = page.locator(VIEWER)
+    page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
+    frame.locator("body[data-fullscreen='1']").wait_for(timeout=30_000)
+    box_ = iframe.bounding_box()
+    assert box_["width"] >= 1500 and box_["height"] >= 900, box_
+    page.wait_for_timeout(500)
+    screenshot(page, "tour-fullscreen")
+    page.keyboard.press("f")
+    page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
+
+    # PNG of one panel: the canvas as drawn, at its pixel size.
+    with page.expect_download() as info:
+        frame.locator("button[data-export='png']").first.click()
+    png = info.value.path().read_bytes()
+    viewer = page.locator(VIEWER).element_handle().content_frame()  # the viewer's Frame, for evaluate()
+    sizes = viewer.evaluate("() => window.equivViewer.viewers.map(v => [v.getCanvas().width, v.getCanvas().height])")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and list(image.size) == sizes[0]
+    pixels = image.convert("L")
+    assert pixels.getextrema()[0] < 120  # atoms are drawn, not a blank canvas
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "tour-panel.png").write_bytes(png)
+
+    # WebM of the spin: every panel side by side, one full turn.
+    with page.expect_download(timeout=90_000) as info:
+        frame.locator("button[data-export='webm']").click()
+    webm = info.value.path().read_bytes()
+    (ARTIFACTS / "tour-spin.webm").write_bytes(webm)
+    assert webm[:4] == b"\x1a\x45\xdf\xa3" and len(webm) > 10_000  # EBML (WebM) header, real content
+    width = sum(w for w, _ in sizes)
+    height = max(h for _, h in sizes)
+    got = viewer.evaluate("""(b64) => new Promise((resolve, reject) => {
+        const v = document.createElement('video');
+        v.onloadedmetadata = () => resolve([v.videoWidth, v.videoHeight]);
+        v.onerror = () => reject(new Error('not a playable video'));
+        v.src = 'data:video/webm;base64,' + b64;
+    })""", base64.b64encode(webm).decode())
+    assert got == [width - width % 2, height - height % 2]
+    assert page.external_requests == [], page.external_requests
