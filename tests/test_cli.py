@@ -13,6 +13,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "equiv", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_decompose_json_schema():
     r = run_cli("decompose", "1,2,3", "4,5,6", "--json")
     assert r.returncode == 0, r.stderr

@@ -61,6 +61,7 @@ def test_labels_belong_to_the_stored_positions(ethanol_frames):
     assert np.ptp(ds.energies) > 0.01  # frames differ
 
 
+@pytest.mark.slow
 def test_thermostat_holds_the_temperature():
     ds = generate_xtb_dataset("ethanol", frames=150, stride=10, equilibration_steps=600, seed=11, temperature_K=300)
     g = ds.metadata.generation
@@ -116,6 +117,7 @@ def test_bad_settings_are_clear():
         generate_xtb_dataset(smiles="C1CC", frames=2)
 
 
+@pytest.mark.slow
 def test_cli_generate_is_bit_reproducible(tmp_path, capsys):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     # One in a separate process (the real command), one in this one: the same bytes.
@@ -150,6 +152,7 @@ def test_cli_generate_default_location_progress_and_refusals(capsys):
     assert json.loads(capsys.readouterr().out)["skipped"] is True
 
 
+@pytest.mark.slow
 def test_cli_generate_from_smiles_to_extxyz(tmp_path, capsys):
     out = tmp_path / "methanol.extxyz"
     assert main(["data", "generate", "--smiles", "CO", *TINY, "--out", str(out), "--no-progress"]) == 0

@@ -286,6 +286,7 @@ FULL_LINK = {
 }
 
 
+@pytest.mark.slow
 def test_deep_link_sets_every_control_and_round_trips():
     at = irreps_page(**FULL_LINK)
     assert_no_alerts(at)
@@ -302,6 +303,7 @@ def test_deep_link_sets_every_control_and_round_trips():
     assert at.toggle(key="irreps_inversion").value is True
 
 
+@pytest.mark.slow
 def test_controls_write_the_url():
     at = irreps_page(section="Rotate & reflect")
     at.slider(key="irreps_alpha").set_value(-120).run()
@@ -378,6 +380,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     assert texts(at, "error") == [] and at.query_params["a"] == "2,0,1"
 
 
+@pytest.mark.slow
 def test_random_buttons_are_reproducible_and_land_in_the_url():
     first = []
     for _ in range(2):

@@ -98,6 +98,7 @@ def test_the_launcher_fails_a_run_whose_job_ended_without_an_outcome():
 
 # -- the launcher process ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_launcher_runs_the_queue_in_order_one_at_a_time(background_store):
     store = background_store
     runs = [generate_run(store, f"water{i}") for i in range(3)]
@@ -262,6 +263,7 @@ def test_sweep_grid_order_idempotence_and_refusal():
     assert len(store.list_runs()) == 8  # nothing of the refused sweep was queued
 
 
+@pytest.mark.slow
 def test_equiv_sweep_waits_and_reports_slopes(background_store, capsys):
     import json
 

@@ -277,6 +277,7 @@ def test_energy_normalization_is_applied(ethanol):
     assert abs(run(model, [ethanol])["energy"].item() - (2 * e0 + expected_shift)) < 1e-10
 
 
+@pytest.mark.slow
 def test_seeded_builds_are_identical():
     a = build_model("nequip", channels=4, seed=3)
     b = build_model("nequip", channels=4, seed=3)
@@ -321,6 +322,7 @@ def test_checkpoint_version_and_garbage(tmp_path, ethanol):
 # -- CLI ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_equivariance_cli_json():
     def cli(model):
         r = subprocess.run(
@@ -341,7 +343,8 @@ def test_equivariance_cli_json():
     assert rep["forces"]["rotation"] > 1e-2 and rep["atom_vectors"]["rotation"] > 1e-2
 
 
-@pytest.mark.parametrize("overrides", [{"l_max": 0}, {"l_max": 1}, {"l_max": 2}, {"l_max": 3, "n_layers": 3}, {"l_max": 2, "parity": False}])
+@pytest.mark.parametrize("overrides", [{"l_max": 0}, {"l_max": 1}, {"l_max": 2}, pytest.param({"l_max": 3, "n_layers": 3}, marks=pytest.mark.slow),
+                                       {"l_max": 2, "parity": False}])
 def test_fast_nequip_equals_e3nn_reference(aspirin, overrides):
     # The fast evaluation must compute exactly what the plain e3nn modules compute, same weights.
     fast = small_model("nequip", numbers=aspirin.numbers, **overrides)

@@ -54,6 +54,7 @@ def test_page_renders_for_every_library_molecule(key):
     assert not at.error and not at.warning
 
 
+@pytest.mark.slow
 def test_controls_change_the_view_and_the_link():
     at = open_rotate({"molecule": "ethanol"})
     assert set(verdicts(at).values()) == {"not turned yet"}
@@ -158,6 +159,7 @@ def test_a_training_run_link_opens_its_checkpoint(tmp_path):
     assert "run" not in query(at)
 
 
+@pytest.mark.slow
 def test_invalid_smiles_shows_a_message_and_keeps_the_molecule():
     at = open_rotate({"molecule": "ethanol", "angle": "30"})
     at.radio(key="rot_molecule_source").set_value("SMILES").run()
@@ -181,6 +183,7 @@ def test_invalid_smiles_shows_a_message_and_keeps_the_molecule():
     assert viewer_scene(at)["elements"] == load_molecule("ethanol").symbols
 
 
+@pytest.mark.slow
 def test_malformed_upload_shows_a_message_and_keeps_the_molecule():
     at = open_rotate({"molecule": "water", "angle": "30"})
     at.radio(key="rot_molecule_source").set_value("file").run()

@@ -209,6 +209,7 @@ def test_concurrent_writers_lose_nothing(store):
           f"({2 * n_procs * n_epochs / seconds:.0f} write transactions per second, with process start-up)")
 
 
+@pytest.mark.slow
 def test_concurrent_claimers_never_share_a_run(store):
     ids = [store.create("sweep_member", {"i": i}, group_id="race").id for i in range(120)]
     start_at = time.time() + 3.0  # after every claimer has imported equiv

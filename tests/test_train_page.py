@@ -104,6 +104,7 @@ def test_a_missing_data_set_is_generated_in_the_background(background_store):
     assert any(f"Run {run.id} finished: 12 frames written" in s for s in shown(at, "success"))
 
 
+@pytest.mark.slow
 def test_launch_a_tiny_run_that_trains_in_a_worker_process(background_store):
     store = background_store
     tiny_xtb(frames=40)
@@ -141,6 +142,7 @@ def test_a_watched_queued_run_says_its_place_in_the_queue(background_store):
     store.fail(busy.id, "test over")
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_run_and_keeps_its_checkpoint(background_store):
     store = background_store
     tiny_xtb(frames=40)
@@ -159,6 +161,7 @@ def test_cancel_stops_a_running_run_and_keeps_its_checkpoint(background_store):
     assert "Run 1 was cancelled. Its best checkpoint is kept" in warning and os.path.isfile(store.get(1).checkpoint_path)
 
 
+@pytest.mark.slow
 def test_a_sweep_from_the_page_fills_in_its_learning_curves(background_store):
     store = background_store
     tiny_xtb(frames=60)

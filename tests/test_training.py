@@ -111,6 +111,7 @@ def test_config_checks_and_round_trip():
 
 # -- training ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
     cfg = tiny(n_train=40, epochs=8, n_test=40)
     epochs = []
@@ -150,6 +151,7 @@ def test_cosine_schedule_anneals_over_the_epochs():
         tiny(lr_schedule="linear")
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_and_another_seed_differs():
     def history(**changes):
         r = train(tiny(n_train=10, n_val=5, n_test=10, **changes))
@@ -207,6 +209,7 @@ def test_generated_xtb_data_with_the_mlp_through_the_executor():
 
 # -- stopping and failing ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cancel_through_the_run_store_keeps_the_best_checkpoint():
     store = RunStore()
     run = create_train_run(tiny(epochs=200), store)
@@ -222,6 +225,7 @@ def test_cancel_through_the_run_store_keeps_the_best_checkpoint():
     assert record.checkpoint_path and load_checkpoint(record.checkpoint_path).metadata["epoch"] >= 1
 
 
+@pytest.mark.slow
 def test_nequip_l2_checkpoints_load_into_a_model_built_from_their_config(tmp_path):
     # e3nn's l = 2 tensor products are compiled with torch.fx; a deep copy of them carries an extra
     # buffer, so the EMA model must be a fresh build for its checkpoint to load.
@@ -266,6 +270,7 @@ def test_cuda_asked_for_but_absent_is_a_clear_error_and_a_failed_record(capsys):
 
 # -- the command line and worker processes -----------------------------------------------------
 
+@pytest.mark.slow
 def test_equiv_train_json_on_a_tiny_rmd17_run():
     r = subprocess.run(
         [sys.executable, "-m", "equiv", "train", "--model", "nequip", "--data", "rmd17:ethanol", "--data-dir",
@@ -302,6 +307,7 @@ def test_equiv_train_text_output(capsys):
                                                                               "vector_channels": 4}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
     store = RunStore()
     runs = [create_train_run(tiny(model="gvp", model_options=TINY_GVP, n_train=50, epochs=10_000), store)

@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import pooch
-import requests
 
 from equiv.data.npzfile import atomic_write_bytes
 from equiv.data.rmd17 import RMD17_MOLECULES, rmd17_data_dir
@@ -105,6 +103,9 @@ def _download(urls: Sequence[str], folder: Path, expected_sha256: str, timeout: 
     """``(archive, url)`` from the first of ``urls`` that answers: downloaded by pooch into
     ``folder`` and kept only if its SHA-256 is ``expected_sha256``; for a ``file://`` URL (which
     pooch does not fetch) that file itself, unchecked."""
+    import pooch  # here, not at the top: requests (under pooch) takes longer to import than most commands run
+    import requests
+
     reasons = []
     for url in urls:
         if url.startswith("file:"):
@@ -116,8 +117,8 @@ def _download(urls: Sequence[str], folder: Path, expected_sha256: str, timeout: 
             return Path(pooch.retrieve(url, known_hash=f"sha256:{expected_sha256}", fname=RMD17_ARCHIVE_NAME,
                                        path=folder, downloader=downloader)), url
         except ValueError as exc:  # pooch's hash mismatch (it has deleted the download)
-            raise DataError(f"checksum mismatch for {url} (not the official rmd17.tar.bz2 of {RMD17_ARCHIVE_BYTES} "
-                            f"bytes, or damaged): {exc} Download again, or pass --sha256 for another archive") from None
+            raise DataError(f"checksum mismatch for {url}: {exc} Download again, or pass --sha256 for another "
+                            "archive") from None
         except (requests.RequestException, OSError) as exc:
             reasons.append(f"{url}: {_why(exc)}")
     raise DataError(
@@ -128,6 +129,8 @@ def _download(urls: Sequence[str], folder: Path, expected_sha256: str, timeout: 
 
 
 def _why(exc: BaseException) -> str:
+    import requests
+
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} {exc.response.reason}"
     if isinstance(exc, requests.Timeout):
@@ -139,6 +142,8 @@ def _why(exc: BaseException) -> str:
 
 def _verify(path: Path, expected_sha256: str | None, source: str) -> tuple[str, str]:
     """Check a local archive's SHA-256 (and size, for the official one); returns (digest, what it was checked against)."""
+    import pooch
+
     sha = pooch.file_hash(str(path), alg="sha256")
     if expected_sha256 is not None:
         if sha != expected_sha256.lower():

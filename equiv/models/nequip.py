@@ -72,11 +72,8 @@ _ACT = {1: F.silu, -1: torch.tanh}
 
 
 class Interaction(nn.Module):
-    """One NequIP layer: convolution, self-connection and gate (see module docstring).
-
-    ``channel_major`` evaluates the same e3nn modules, with their own weights, on channel-major
-    features (:mod:`equiv.models.channel_major`); ``None`` where this layer's irreps do not allow it.
-    """
+    """One NequIP layer: convolution, self-connection and gate (see module docstring); its
+    ``channel_major`` evaluates the same modules on channel-major features (``None`` if impossible)."""
 
     def __init__(
         self,
@@ -205,11 +202,9 @@ class NequIPConfig(ModelConfig):
 class NequIP(EnergyModel):
     """NequIP energy model (see module docstring).
 
-    ``channel_major`` (chosen when the model is built or loaded, never saved): evaluate the layers'
-    e3nn modules in the channel-major layout of :mod:`equiv.models.channel_major`, with the same
-    weights and the same numbers (1e-12 in float64) but several times fewer kernels. It is on
-    wherever every layer allows it (and e3nn is the 0.6 series whose internals that layout reads);
-    set it to False for e3nn's own per-path evaluation.
+    ``channel_major``, chosen when the model is built or loaded and never saved: the layers run in
+    the layout of :mod:`equiv.models.channel_major` (same weights, same numbers to 1e-12 in float64,
+    several times fewer kernels) wherever every layer allows it; set it False for e3nn's own path.
     """
 
     kind = "nequip"
@@ -240,16 +235,7 @@ class NequIP(EnergyModel):
         vector_ir = "1o" if config.parity else "1e"
         self.has_vectors = o3.Irrep(vector_ir) in irreps
         self.readout_vector = o3.Linear(irreps, f"1x{vector_ir}") if self.has_vectors else None
-        self.channel_major = True
-
-    @property
-    def channel_major(self) -> bool:
-        """Whether the layers run in the channel-major layout (see the class docstring)."""
-        return self._channel_major
-
-    @channel_major.setter
-    def channel_major(self, wanted: bool) -> None:
-        self._channel_major = bool(wanted) and all(layer.channel_major is not None for layer in self.layers)
+        self.channel_major = all(layer.channel_major is not None for layer in self.layers)
 
     def atomic_outputs(self, batch: AtomsBatch, positions: torch.Tensor, species: torch.Tensor):
         cfg = self.config
