@@ -177,7 +177,7 @@ def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
                         "26 + 5 were asked for: use at most 25 training structures with 5 for validation."]
     problems = check_request(tiny_request(n_train=0, epochs=None, max_time_s=None, lr=5.0, batch_size=3)).problems
     assert problems == ["The training-set size must be at least 1 structure, not 0.",
-                        "Give a budget: a number of epochs, a time limit, or both.",
+                        "Give a budget: a number of optimizer steps, of epochs, a time limit, or several.",
                         "The learning rate must lie above 0 and at most 1, not 5.0."]
     assert check_request(tiny_request(batch_size=20)).problems == [
         "The batch size (20) is larger than the training set (10 structures)."]
