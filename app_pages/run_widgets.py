@@ -36,6 +36,10 @@ def run_outcome(run: Run) -> None:
             f"structures of {escape_markdown(dataset_label(run.config.get('data')))} ({escape_markdown(level)}), "
             f"{run.config.get('n_train')} training structures, best epoch {m.get('best_epoch')} of {m.get('epochs')} "
             f"({escape_markdown(str(m.get('stopped', '')))}).", icon=":material/check_circle:")
+        if m.get("converged") is not None:
+            verdict = "converged" if m["converged"] else "**not converged**"
+            st.caption(f"Budget {escape_markdown(str(m.get('budget') or '?'))}, {m.get('steps', '?')} optimizer steps: "
+                       f"{verdict} ({escape_markdown(str(m.get('convergence_rule') or ''))}).")
         rotation_link(run)
     elif run.status == "finished":
         m = run.test_metrics or {}

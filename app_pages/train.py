@@ -157,7 +157,10 @@ def data_inputs(prefix: str) -> None:
 
 
 def budget_inputs(prefix: str) -> None:
-    b1, b2 = st.columns(2)
+    b0, b1, b2 = st.columns(3)
+    b0.number_input("Steps (0: no limit)", min_value=0, max_value=FORM_BOUNDS["steps"][1], step=100, key=f"{prefix}_steps",
+                    help="Optimizer steps, the same for every run whatever its training-set size (a fair budget for a "
+                         "learning curve), with a cosine schedule that ends annealed.")
     b1.number_input("Epochs (0: no limit)", min_value=0, max_value=FORM_BOUNDS["epochs"][1], step=5, key=f"{prefix}_epochs")
     b2.number_input("Time limit, s (0: none)", min_value=0.0, step=30.0, format="%.0f", key=f"{prefix}_seconds")
     d1, d2 = st.columns(2)

@@ -27,7 +27,7 @@ def tiny_request(**changes) -> TrainRequest:
 def tiny_xtb(molecule: str = "ethanol", frames: int = 60) -> int:
     """Write a small GFN2-xTB data set as ``xtb:<molecule>`` in this test's data home (about a
     second); returns its pool size (the first three quarters)."""
-    ds = generate_xtb_dataset(molecule, frames=frames, stride=2, equilibration_steps=20, seed=1)
+    ds = generate_xtb_dataset(molecule, frames=frames, stride=2, equilibration_steps=20, seed=1, trajectories=1)
     write_dataset_npz(ds, default_xtb_path(molecule))
     return frames - round(frames * 0.25)
 

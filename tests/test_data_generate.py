@@ -3,6 +3,7 @@ negative gradient at the stored positions, a thermostat that holds the temperatu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -175,3 +176,77 @@ def test_make_run_generates_the_default_data_set_first():
     generate = next(i for i, line in enumerate(lines) if "equiv data generate --molecule ethanol" in line)
     streamlit = next(i for i, line in enumerate(lines) if "streamlit run app.py" in line)
     assert generate < streamlit and "--if-missing" in lines[generate]
+
+
+# -- decorrelated data: several trajectories, 20 fs apart, split by trajectory ----------------------
+
+def test_default_settings_keep_frames_20_fs_apart_from_several_trajectories():
+    d = MDSettings()
+    assert d.stride * d.timestep_fs >= 20 and d.frame_spacing_fs >= 20 and d.trajectories >= 3
+    assert MDSettings(frames=10, trajectories=4).trajectory_frames() == [3, 3, 2, 2]
+    assert MDSettings(frames=2, trajectories=4).n_trajectories == 2  # never more trajectories than frames
+
+
+def test_trajectories_are_independent_and_test_and_validation_come_from_unseen_ones(tmp_path):
+    from equiv.data import split_dataset, write_dataset_npz
+
+    ds = generate_xtb_dataset("water", frames=16, stride=4, equilibration_steps=8, trajectories=4, seed=5, workers=1)
+    g = ds.metadata.generation
+    assert g["generator_version"] == 2 and g["n_trajectories"] == 4 and g["trajectory_frames"] == [4, 4, 4, 4]
+    assert g["frame_spacing_fs"] == 2.0 and "by trajectory" in g["split_rule"]
+    assert g["force_autocorrelation_fs"] is not None and 0 < g["force_autocorrelation_fs"] < 20
+    starts = ds.positions[[0, 4, 8, 12]]  # each trajectory's first kept frame: different velocities and noise
+    assert min(np.abs(starts[i] - starts[j]).max() for i in range(4) for j in range(i)) > 1e-3
+    s = split_dataset(ds, n_train=6, n_val=3, seed=0)
+    train, val, test = (np.array(s.info[k]) for k in ("train_indices", "val_indices", "test_indices"))
+    assert set(train) <= set(range(8)) and set(val) <= set(range(8, 12)) and len(test) == 4
+    np.testing.assert_array_equal(s.test.positions, ds.positions[12:])
+    assert "by trajectory" in s.info["protocol"] and s.info["train_pool_size"] == 8
+    bigger = split_dataset(ds, n_train=8, n_val=3, seed=0)
+    assert set(train) <= set(bigger.info["train_indices"])  # nested within a seed
+    assert bigger.info["val_indices"] == s.info["val_indices"]
+    with pytest.raises(DataError, match="has 8 training structures"):
+        split_dataset(ds, n_train=9, n_val=3)
+    # The same command writes the same bytes.
+    again = generate_xtb_dataset("water", frames=16, stride=4, equilibration_steps=8, trajectories=4, seed=5, workers=1)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    write_dataset_npz(ds, a)
+    write_dataset_npz(again, b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_same_frames_as_one_process():
+    kwargs = dict(frames=6, stride=3, equilibration_steps=6, trajectories=3, seed=2)
+    one = generate_xtb_dataset("water", workers=1, **kwargs)
+    seen = []
+    two = generate_xtb_dataset("water", workers=2, progress=seen.append, **kwargs)
+    np.testing.assert_array_equal(one.positions, two.positions)
+    np.testing.assert_array_equal(one.forces, two.forces)
+    assert seen[-1].steps_done == seen[-1].steps_total == 3 * 6 + 6 * 3 and seen[-1].frames_done == 6
+
+
+def test_old_generated_data_sets_are_refused_with_the_command_and_regenerated_by_make_data(capsys):
+    from equiv.data import write_dataset_npz
+    from equiv.jobs.requests import check_request, TrainRequest
+
+    ds = generate_xtb_dataset("water", frames=6, stride=2, equilibration_steps=4, trajectories=1, seed=0, workers=1)
+    generation = {k: v for k, v in ds.metadata.generation.items() if k != "generator_version"}
+    generation.update(stride=10, trajectories=1)
+    old = type(ds)(ds.numbers, ds.positions, ds.energies, ds.forces, dataclasses.replace(ds.metadata, generation=generation))
+    write_dataset_npz(old, default_xtb_path("water"))
+    with pytest.raises(DataError, match=r"outdated: it was written by generator version 1 .*5 fs apart.*"
+                                        r"equiv data generate --molecule water .* --force"):
+        load_dataset("xtb:water")
+    problems = check_request(TrainRequest(model="nequip-l0", data_kind="xtb", molecule="water", n_train=2, n_val=1,
+                                          batch_size=1)).problems
+    assert len(problems) == 1 and "outdated" in problems[0] and "--force" in problems[0]
+    # `make data` runs generate --if-missing: an outdated file is regenerated, a current one kept.
+    tiny = ["--frames", "8", "--stride", "2", "--equilibration", "4"]
+    assert main(["data", "generate", "--molecule", "water", *tiny, "--if-missing", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["skipped"] is False and out["n_trajectories"] == 4 and out["frame_spacing_fs"] == 1.0
+    assert "force_autocorrelation_fs" in out and "by trajectory" in out["split_rule"]  # too short here to resolve it
+    assert load_dataset("xtb:water").metadata.generation["generator_version"] == 2
+    assert main(["data", "generate", "--molecule", "water", *tiny, "--if-missing", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] is True

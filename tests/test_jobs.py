@@ -27,7 +27,7 @@ from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
 from equiv.runs import RunStore
 from equiv.training import TrainConfig, create_train_run
 from tests.conftest import REPO_ROOT, wait_for
-from tests.jobs_tools import background_store, tiny_request, tiny_xtb  # noqa: F401  (fixture)
+from tests.jobs_tools import background_store, finished_run, tiny_request, tiny_xtb  # noqa: F401  (fixture)
 
 WATER = MDSettings(frames=4, stride=2, equilibration_steps=4, seed=0)
 
@@ -179,7 +179,7 @@ def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
                         "26 + 5 were asked for: use at most 25 training structures with 5 for validation."]
     problems = check_request(tiny_request(n_train=0, epochs=None, max_time_s=None, lr=5.0, batch_size=3)).problems
     assert problems == ["The training-set size must be at least 1 structure, not 0.",
-                        "Give a budget: a number of epochs, a time limit, or both.",
+                        "Give a budget: a number of optimizer steps, of epochs, a time limit, or several.",
                         "The learning rate must lie above 0 and at most 1, not 5.0."]
     assert check_request(tiny_request(batch_size=20)).problems == [
         "The batch size (20) is larger than the training set (10 structures)."]
@@ -269,24 +269,69 @@ def test_equiv_sweep_waits_and_reports_slopes(background_store, capsys):
 
     tiny_xtb(frames=60)
     argv = ["sweep", "--models", "mlp,nequip-l0", "--molecule", "ethanol", "--data", "xtb", "--n-train", "5,20",
-            "--n-val", "5", "--epochs", "2", "--layers", "1", "--channels", "4", "--device", "cpu", "--wait", "--json"]
+            "--n-val", "5", "--steps", "6", "--layers", "1", "--channels", "4", "--device", "cpu", "--wait", "--json"]
     t0 = time.time()
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["n_runs"] == 4 and data["status_counts"]["finished"] == 4 and 0 < data["wall_seconds"] <= time.time() - t0 + 0.1
     assert [c["model"] for c in data["curves"]] == ["mlp", "nequip-l0"]
+    assert data["budgets"] == ["6 steps"]  # every member: the same optimizer steps
     for curve in data["curves"]:
-        assert [p["n_train"] for p in curve["points"]] == [5, 20] and isinstance(curve["slope"], float)
-        assert curve["slope_stderr"] is None  # two points, one seed: no uncertainty to report
+        assert [p["n_train"] for p in curve["points"]] == [5, 20]
+        left_out = sum(p["left_out_of_fit"] for p in curve["points"])  # 6 steps: maybe still at zero forces
+        assert isinstance(curve["slope"], float) if left_out == 0 else (left_out > 0)
+        assert curve["slope_ci95"] is None  # one seed: no interval to report
+        assert curve["converged"] is not None and 0 <= curve["converged"] <= 1
         assert 100 < curve["zero_force_mae_mev_per_a"] < 5000  # mean |F| of the xTB test set
+    mlp, l0 = data["curves"]
+    assert l0["reference_model"] == "nequip-l0" and l0["delta_slope_vs_l0"] is None
+    if mlp["slope"] is not None and l0["slope"] is not None:
+        assert mlp["delta_slope_vs_l0"] == pytest.approx(mlp["slope"] - l0["slope"])
+    else:
+        assert mlp["delta_slope_vs_l0"] is None
+    for member in RunStore().list_runs(group_id=data["group_id"]):
+        assert member.config["max_steps"] == 6 and member.config["lr_schedule"] == "cosine"
+        assert member.test_metrics["steps"] == 6 and member.test_metrics["budget"] == "6 steps"
     assert main(["sweep", "--report", data["group_id"]]) == 0
     text = capsys.readouterr().out
-    assert f"{data['group_id']}: 4 runs (4 finished)" in text and "log-log slope ± std. error" in text
+    assert f"{data['group_id']}: 4 runs (4 finished)" in text and "slope: mean ± sd [95%] over seeds" in text
+    assert "budget per run: 6 steps" in text
     assert "predicting zero forces on the xtb:ethanol test set: " in text
     assert main(["sweep", "--report", "no-such-group", "--json"]) == 2
     assert "no runs in the group" in json.loads(capsys.readouterr().out)["error"]
     assert main(["sweep", "--molecule", "ethanol", "--json"]) == 2
     assert "give --models, --n-train" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_equiv_sweep_json_reports_slope_intervals_and_delta_vs_l0_per_seed(capsys):
+    import json
+
+    store = RunStore()
+    for seed in range(3):
+        for n in (25, 50, 100, 200):
+            for model, slope in (("nequip-l0", -0.3 - 0.02 * seed), ("nequip-l1", -0.45 - 0.03 * seed)):
+                finished_run(store, model, n, seed, force=400 * n ** slope, group="sweep-json", zero=900.0,
+                             metrics={"converged": n != 200, "budget": "1000 steps"})
+    assert main(["sweep", "--report", "sweep-json", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    l0, l1 = data["curves"]
+    assert l0["slope"] == pytest.approx(-0.32) and l0["slope_ci95"][0] < -0.32 < l0["slope_ci95"][1]
+    assert l1["delta_slope_vs_l0"] == pytest.approx(-0.16) and l1["delta_slope_ci95"][1] < 0  # steeper, and sure of it
+    assert l1["converged"] == pytest.approx(0.75) and data["budgets"] == ["1000 steps"]
+    assert "not converged" in data["warning"]
+    for key in ("slope", "slope_ci95", "delta_slope_vs_l0", "delta_slope_ci95", "converged"):
+        assert key in l0 and key in l1
+
+
+def test_steps_request_trains_with_a_cosine_schedule_to_the_same_steps():
+    tiny_xtb(frames=40)
+    check = check_request(tiny_request(epochs=None, max_time_s=None, steps=50))
+    assert check.ok and check.config.max_steps == 50 and check.config.lr_schedule == "cosine"
+    assert check.config.validation_interval == 2 and check.config.budget_text() == "50 steps"
+    from equiv.views.train_settings import SWEEP_DEFAULTS, form_request
+
+    sweep = form_request(SWEEP_DEFAULTS)
+    assert sweep.steps == 1000 and sweep.epochs is None and sweep.max_time_s is None
 
 
 def test_launches_from_two_threads_at_once_are_two_runs_without_errors():

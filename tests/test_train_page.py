@@ -71,7 +71,7 @@ def test_the_form_refuses_with_reasons(background_store, monkeypatch):
     at.number_input(key="tl_epochs").set_value(0)
     at.number_input(key="tl_batch").set_value(20)
     errors = shown(launch(at), "error")
-    assert errors == ["Give a budget: a number of epochs, a time limit, or both.",
+    assert errors == ["Give a budget: a number of optimizer steps, of epochs, a time limit, or several.",
                       "The batch size (20) is larger than the training set (10 structures)."]
     at.number_input(key="tl_epochs").set_value(2)
     at.number_input(key="tl_batch").set_value(5)
@@ -171,7 +171,8 @@ def test_a_sweep_from_the_page_fills_in_its_learning_curves(background_store):
     at.text_input(key="sw_sizes").set_value("5, 20")
     at.number_input(key="sw_seeds").set_value(1)
     at.number_input(key="sw_n_val").set_value(5)
-    at.number_input(key="sw_epochs").set_value(2)
+    at.number_input(key="sw_epochs").set_value(0)
+    at.number_input(key="sw_steps").set_value(8)
     at.number_input(key="sw_seconds").set_value(0.0)
     at.number_input(key="sw_layers").set_value(1)
     at.number_input(key="sw_channels").set_value(4)

@@ -191,7 +191,7 @@ def test_best_checkpoint_holds_the_best_ema_weights(tmp_path):
 
 
 def test_generated_xtb_data_with_the_mlp_through_the_executor():
-    ds = generate_xtb_dataset("water", frames=48, stride=2, equilibration_steps=20, seed=3)
+    ds = generate_xtb_dataset("water", frames=48, stride=2, equilibration_steps=20, seed=3, trajectories=1)
     write_dataset_npz(ds, default_xtb_path("water"))
     store = RunStore()
     run = create_train_run(TrainConfig(model="mlp", model_options={"hidden": [16, 16]}, data="xtb:water",

@@ -10,7 +10,7 @@ runs, and report its learning curves (test force MAE against training-set size, 
 A fair budget is --steps: every member gets the same number of optimizer steps (cosine schedule to
 zero over them), whatever its training-set size; --epochs gives a large training set many more
 steps than a small one, --max-time starves the large and the higher-l members. Without a budget
-the sweep uses --steps 600.
+the sweep uses --steps 1000.
 
 Slopes: one log-log fit per seed (runs within 10 % of the zero-force error left out), the mean ±
 sd over seeds with a 95 % Student-t interval, and Δslope against nequip-l0 (or the first model)
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds per (model, size): 0 … N-1 (default 1)")
     p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
     p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
-    budget = p.add_argument_group("budget per run (default: --steps 600)")
+    budget = p.add_argument_group("budget per run (default: --steps 1000)")
     budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every member (cosine to zero)")
     budget.add_argument("--epochs", type=int, help="epochs (unfair across sizes: n = 800 gets 32× the steps of n = 25)")
     budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time in seconds (unfair across sizes and models)")

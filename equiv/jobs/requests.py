@@ -59,7 +59,7 @@ REQUEST_MAXIMA = {"epochs": 100_000, "seconds": 7 * 24 * 3600, "steps": 100_000_
                   "batch": 1000}
 #: Optimizer steps per member of a sweep when no budget is given (the training lab's sweep default:
 #: its default grid, 24 small runs, takes about 15 minutes on a 2-core CPU; see the README).
-DEFAULT_SWEEP_STEPS = 600
+DEFAULT_SWEEP_STEPS = 1000
 
 
 def preset_size(model: str) -> tuple[int, int]:

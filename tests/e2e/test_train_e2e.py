@@ -25,7 +25,7 @@ TIMEOUT_MS = 120_000
 def lab_home(tmp_path_factory):
     """A data home with a small generated ethanol data set (45 + 15 structures)."""
     home = tmp_path_factory.mktemp("train-e2e-home")
-    ds = generate_xtb_dataset("ethanol", frames=60, stride=2, equilibration_steps=20, seed=1)
+    ds = generate_xtb_dataset("ethanol", frames=60, stride=2, equilibration_steps=20, seed=1, trajectories=1)
     write_dataset_npz(ds, home / "datasets" / "xtb_ethanol.npz")
     return home
 
