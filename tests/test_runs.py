@@ -549,3 +549,23 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(store):
     assert upgraded.get(run.id).config == {"model": "gvp"} and upgraded.get(run.id).owner is None
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_the_runs_page_reads_a_checkpoint_only_when_it_is_downloaded(store, launchers_held, monkeypatch):
+    from pathlib import Path
+
+    from tests.apptest_tools import open_page
+
+    checkpoint = store.path.parent / "checkpoints" / "run-1.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights" * 1000)
+    run = store.mark_running(store.create("train", {"model": "gvp", "data": "xtb:ethanol", "n_train": 10}).id)
+    store.finish(run.id, test_metrics={"force_mae_mev_per_a": 50.0, "energy_mae_mev": 5.0},
+                 checkpoint_path=checkpoint)
+    reads = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (reads.append(self), read_bytes(self))[1])
+    at = open_page("app_pages/runs.py", query={"run": str(run.id)})
+    assert not at.exception
+    assert any(b.label == "Checkpoint (.pt)" for b in at.get("download_button"))
+    assert checkpoint not in reads  # rendering the button did not read the file
