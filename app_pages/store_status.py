@@ -22,7 +22,7 @@ def session_owner() -> str:
         cookie = st.context.cookies.get("_streamlit_xsrf")
     except Exception:  # noqa: BLE001 - no request context (tests, bare mode)
         cookie = None
-    if cookie:
+    if isinstance(cookie, str) and cookie:
         return "browser-" + hashlib.sha256(cookie.encode()).hexdigest()[:16]
     if "run_owner" not in st.session_state:
         st.session_state.run_owner = "session-" + secrets.token_hex(8)

@@ -494,3 +494,19 @@ def test_a_failed_checkpoint_save_leaves_no_tmp_file(tmp_path):
         save_checkpoint(model, path, {"not data": lambda: 0})  # cannot be pickled: the save fails midway
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
     assert load_checkpoint(path).metadata == {"epoch": 1}  # the previous checkpoint is intact
+
+
+def test_the_training_lab_says_when_a_quota_refuses_a_launch(monkeypatch):
+    from tests.apptest_tools import open_page
+
+    tiny_xtb(frames=40)
+    monkeypatch.setenv("EQUIV_MAX_ACTIVE_RUNS", "1")
+    store = RunStore()
+    store.create("train", {"model": "gvp"}, owner_pid=os.getpid())  # someone's run fills the server
+    at = open_page("app_pages/train.py", query={"n_train": "10", "n_val": "5", "epochs": "1"})
+    at.button(key="tl_launch").click().run()
+    assert not at.exception
+    errors = [e.value.replace("\\", "") for e in at.error]  # shown through escape_markdown
+    assert any("the server already has 1 queued or running runs, its limit (max_active_runs = 1)" in e
+               for e in errors), errors
+    assert len(store.list_runs()) == 1  # nothing was queued

@@ -449,6 +449,19 @@ def test_a_hung_worker_is_failed_with_a_reason(store):
     assert "hang_after_s = 0.4 s" in record.error and store.get(busy.id).status == "running"
 
 
+def test_a_worker_that_computes_without_reporting_is_not_hung(store):
+    from equiv.runs import Heartbeat
+
+    run = store.mark_running(store.create("train", {}).id)
+    with Heartbeat(store, run.id, every_s=0.2, hang_after_s=1.0, busy_cpu_min_s=0.05) as beat:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:  # a long evaluation pass: CPU busy, no report
+            sum(i * i for i in range(10_000))
+        assert not beat.lost.is_set()
+    with Heartbeat(store, run.id, every_s=0.2, hang_after_s=1.0, busy_cpu_min_s=0.05) as beat:
+        assert beat.hung.wait(10)  # the same run, now waiting on nothing: hung
+
+
 def test_a_cancelled_run_whose_worker_died_ends_cancelled(store):
     proc = worker("running")
     run_id = int(proc.stdout.readline())
@@ -525,3 +538,35 @@ def test_every_limit_is_documented_with_its_default():
     for s in SETTINGS:
         default = int(s.default) if float(s.default).is_integer() else s.default
         assert f"| `{s.name}` | `EQUIV_{s.name.upper()}` | {default} | {s.meaning} |" in readme, s.name
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_in_place(store):
+    run = store.create("train", {"model": "gvp"})
+    with sqlite3.connect(store.path) as conn:  # as equiv wrote it before runs had an owner
+        conn.execute("DROP INDEX runs_by_owner")
+        conn.execute("ALTER TABLE runs DROP COLUMN owner")
+        conn.execute("PRAGMA user_version = 1")
+    upgraded = RunStore()
+    assert upgraded.get(run.id).config == {"model": "gvp"} and upgraded.get(run.id).owner is None
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_the_runs_page_reads_a_checkpoint_only_when_it_is_downloaded(store, launchers_held, monkeypatch):
+    from pathlib import Path
+
+    from tests.apptest_tools import open_page
+
+    checkpoint = store.path.parent / "checkpoints" / "run-1.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights" * 1000)
+    run = store.mark_running(store.create("train", {"model": "gvp", "data": "xtb:ethanol", "n_train": 10}).id)
+    store.finish(run.id, test_metrics={"force_mae_mev_per_a": 50.0, "energy_mae_mev": 5.0},
+                 checkpoint_path=checkpoint)
+    reads = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (reads.append(self), read_bytes(self))[1])
+    at = open_page("app_pages/runs.py", query={"run": str(run.id)})
+    assert not at.exception
+    assert any(b.label == "Checkpoint (.pt)" for b in at.get("download_button"))
+    assert checkpoint not in reads  # rendering the button did not read the file

@@ -4,6 +4,8 @@
   ``python -m equiv.jobs.worker RUN_ID``); :class:`LocalExecutor` runs it as a detached process.
 * :mod:`~equiv.jobs.launcher`: one launcher process per device queue starts queued runs in order,
   as many at a time as :mod:`~equiv.jobs.queues` allows; :func:`ensure_launcher` starts it.
+  The launcher also keeps its claims alive until their worker takes them and escalates cancels
+  (flag, SIGTERM, SIGKILL); workers start niced with an address-space cap (``equiv.runs.limits``).
 * :mod:`~equiv.jobs.generate`: GFN2-xTB data generation as a job (kind ``generate``).
 * :mod:`~equiv.jobs.requests`: what the training lab's form asks for, checked with reasons, into a
   ``TrainConfig``; :mod:`~equiv.jobs.sweep`: data-efficiency sweeps queued as ordinary runs.

@@ -1,10 +1,13 @@
 """A worker's heartbeat in a background thread, tied to the progress of the worker's loop.
 
 The thread beats every ``every_s`` seconds, but only while the worker shows progress: each
-:meth:`Heartbeat.report` (or :meth:`Heartbeat.touch`) from the worker's loop counts. When the loop
-has shown none for ``hang_after_s`` (a training step stuck in a deadlock, a stalled read), the
-thread fails the run with that reason and stops beating, so a hung worker is not kept "alive" by
-its timer thread alone; the launcher then stops its process (SIGTERM, then SIGKILL).
+:meth:`Heartbeat.report` (or :meth:`Heartbeat.touch`) from the worker's loop counts, and so does
+the process computing (CPU time of at least :data:`BUSY_CPU_FRACTION` of the silent time, and at
+least :data:`BUSY_CPU_MIN_S`: an evaluation pass that reports nothing is busy, not hung). When the loop has shown
+neither for ``hang_after_s`` (a step stuck in a deadlock, a stalled read), the thread fails the
+run with that reason and stops beating, so a hung worker is not kept "alive" by its timer thread
+alone; the launcher then stops its process (SIGTERM, then SIGKILL). A loop spinning without
+reporting is not caught; only the stale heartbeat of a frozen process is (``stale_after_s``).
 
 A busy store (lock timeout, full disk) skips a beat and retries with back-off; the run is only
 given up (:attr:`Heartbeat.lost`) when the store says it is gone (ended, reaped, store replaced).
@@ -33,6 +36,10 @@ __all__ = ["Heartbeat"]
 
 #: The longest pause between tries while the store is busy.
 MAX_BACKOFF_S = 5.0
+#: CPU time (as a fraction of the silent wall time, and at least :data:`BUSY_CPU_MIN_S`) that
+#: counts as progress when the worker's loop reports nothing.
+BUSY_CPU_FRACTION = 0.05
+BUSY_CPU_MIN_S = 0.5
 
 
 class Heartbeat:
@@ -43,6 +50,7 @@ class Heartbeat:
         every_s: seconds between beats.
         hang_after_s: fail the run as hung after this long without a report (default: the store's
             ``hang_after_s`` limit).
+        busy_cpu_min_s: the least CPU time that counts as progress (see the module docstring).
 
     Attributes:
         cancel_requested: set when someone asked the run to stop (check it between batches).
@@ -52,8 +60,10 @@ class Heartbeat:
         busy_beats: beats that found the store busy (each retried).
     """
 
-    def __init__(self, store: RunStore, run_id: int, every_s: float = 5.0, hang_after_s: float | None = None):
+    def __init__(self, store: RunStore, run_id: int, every_s: float = 5.0, hang_after_s: float | None = None,
+                 busy_cpu_min_s: float = BUSY_CPU_MIN_S):
         self.store, self.run_id, self.every_s = store, run_id, every_s
+        self.busy_cpu_min_s = busy_cpu_min_s
         self.hang_after_s = store.limits.hang_after_s if hang_after_s is None else hang_after_s
         self.cancel_requested = threading.Event()
         self.lost = threading.Event()
@@ -64,6 +74,7 @@ class Heartbeat:
         self._progress: float | None = None
         self._message: str | None = None
         self._last_progress = time.monotonic()
+        self._cpu_at_progress = time.process_time()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
 
     def report(self, progress: float | None = None, message: str | None = None) -> None:
@@ -75,10 +86,16 @@ class Heartbeat:
     def touch(self) -> None:
         """The worker's loop moved on (without news to show)."""
         self._last_progress = time.monotonic()
+        self._cpu_at_progress = time.process_time()
 
     def _beat(self) -> float:
         """One beat; returns the seconds to wait before the next."""
         silent = time.monotonic() - self._last_progress
+        if silent > self.hang_after_s:
+            computed = time.process_time() - self._cpu_at_progress
+            if computed >= max(self.busy_cpu_min_s, BUSY_CPU_FRACTION * silent):
+                self.touch()  # busy without reporting (a long evaluation): not hung
+                silent = 0.0
         if silent > self.hang_after_s:
             self.hung.set()
             self.lost.set()
@@ -110,7 +127,7 @@ class Heartbeat:
             self._stop.wait(self._beat())
 
     def start(self) -> "Heartbeat":
-        self._last_progress = time.monotonic()
+        self.touch()
         self._thread.start()
         return self
 

@@ -115,6 +115,9 @@ def _store_error(path: Path, exc: sqlite3.Error) -> RunError:
     text = str(exc)
     if name.startswith(_BUSY_CODES) or (not name and any(w in text.lower() for w in _BUSY_WORDS)):
         return StoreBusy(f"the run store {path} is busy or cannot be written now ({text}); try again shortly")
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+        return StoreUnavailable(f"the run store {path} cannot be opened or written ({text}); check that its folder "
+                                "exists and that this user may write there")
     if "no such table" in text:
         return StoreUnavailable(f"the run store {path} was deleted or replaced while in use ({text}); "
                                 "reload to start from the new store")
