@@ -115,6 +115,13 @@ EOF
   exit 1
   ;;
 stop)
+  if [ -f "$CONF" ] && [ -f "$DIR/slurmctld.pid" ]; then  # end this cluster's jobs first (their steps outlive slurmd)
+    jobs="$(SLURM_CONF="$CONF" squeue -h -o %i 2>/dev/null || true)"
+    if [ -n "$jobs" ]; then
+      SLURM_CONF="$CONF" scancel $jobs 2>/dev/null || true
+      for _ in $(seq 30); do [ -z "$(SLURM_CONF="$CONF" squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.5; done
+    fi
+  fi
   stop_pidfile "$DIR/slurmd.pid"
   stop_pidfile "$DIR/slurmctld.pid"
   stop_pidfile "$DIR/munge/munged.pid"
