@@ -66,3 +66,20 @@ def test_md_page_launches_a_background_run(background_store):
     runs = background_store.list_runs(kind="md")
     assert len(runs) == 1 and runs[0].config["model"] == "untrained:mlp" and runs[0].config["steps"] == 20
     assert at.query_params["show"] == [str(runs[0].id)] or at.query_params["show"] == str(runs[0].id)
+
+
+def test_runs_page_links_a_finished_run_to_the_md_lab(tmp_path):
+    from equiv.models import build_model, save_checkpoint
+    from equiv.molecules import load_molecule
+    from tests.jobs_tools import finished_run
+
+    store = RunStore()
+    checkpoint = save_checkpoint(build_model("gvp", numbers=load_molecule("ethanol").numbers, seed=3,
+                                             scalar_channels=4, vector_channels=2), tmp_path / "gvp.pt")
+    run = finished_run(store, "gvp", 50, 0, force=80.0, checkpoint=str(checkpoint))
+    at = open_page("app_pages/runs.py", {"run": str(run.id)})
+    links = [(e.proto.label, e.proto.query_string) for e in at.get("page_link")]
+    assert ("Simulate with this model (MD lab)", f"model=run%3A{run.id}&molecule=ethanol") in links, links
+    md = open_page(PAGE, {"model": f"run:{run.id}", "molecule": "ethanol"})  # the link's target
+    assert not md.exception, md.exception
+    assert md.radio(key="md_source").value == "training run" and md.selectbox(key="md_train_run").value == run.id

@@ -21,9 +21,7 @@ import sys
 from equiv.cli.output import add_json_flag, print_json
 from equiv.cli.progress import ProgressBar
 from equiv.errors import EquivError
-from equiv.md import MAX_STEPS, MDConfig
-from equiv.md.reference import REFERENCE_MODES
-from equiv.md.simulate import ENSEMBLES
+from equiv.md.settings import ENSEMBLES, MAX_STEPS, REFERENCE_MODES, MDConfig
 from equiv.runs import RunStore, graceful_stop
 
 

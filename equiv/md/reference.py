@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from equiv.errors import EquivError
-from equiv.md.simulate import MDConfig, run_md, start_molecule
+from equiv.md.settings import REFERENCE_MODES, MDConfig
+from equiv.md.simulate import run_md, start_molecule
 from equiv.paths import data_home
 
 __all__ = ["ReferenceHR", "reference_hr", "xtb_single_points", "reference_seconds_estimate", "reference_key", "AUTO_REFERENCE_S",
@@ -34,7 +35,6 @@ __all__ = ["ReferenceHR", "reference_hr", "xtb_single_points", "reference_second
 
 #: "auto" computes a reference MD on the fly when it should take at most this long (s).
 AUTO_REFERENCE_S = 60.0
-REFERENCE_MODES = ("auto", "always", "cache", "none")
 _XTB_S_PER_STEP_ETHANOL = 2.5e-3
 _ETHANOL_ATOMS = 9
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from equiv.errors import EquivError
-from equiv.md import MAX_STEPS
+from equiv.md.settings import ENSEMBLES, MAX_STEPS
 from equiv.md.calculator import parse_model_spec
-from equiv.md.simulate import ENSEMBLES
 from equiv.molecules import LIBRARY
 
 __all__ = ["MDForm", "parse_md_query", "md_query", "library_key", "PAGE_MAX_STEPS"]
