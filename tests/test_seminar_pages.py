@@ -3,6 +3,8 @@ deep links, every tour step renders, the presenter keys' value moves the tour, p
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from equiv.views.tour import STEPS
@@ -62,3 +64,18 @@ def test_tour_deep_link_keys_and_presenter_mode():
     assert at.query_params["presenter"] in ("1", ["1"])
     bad = open_page(TOUR, {"step": "99"})
     assert any("out of range" in s for s in shown(bad, "warning"))
+
+
+def test_irreps_figures_download_as_png_or_svg():
+    from tests.apptest_tools import _walk
+
+    def configs(at):  # every plotly chart's toolbar download format
+        return [json.loads(n.proto.config).get("toImageButtonOptions", {}).get("format")
+                for n in _walk(at.main) if hasattr(n.proto, "spec") and getattr(n.proto, "config", None)]
+
+    at = open_page("app_pages/irreps.py")
+    assert not at.exception, at.exception
+    assert set(configs(at)) == {"png"}
+    at.session_state["irreps_export"] = "svg"
+    at.run()
+    assert set(configs(at)) == {"svg"}
