@@ -33,6 +33,9 @@ def test_playground_bad_link():
     at = open_page(PLAYGROUND, {"f": "nope"})
     assert not at.exception
     assert any("not a built-in function" in s for s in shown(at, "warning"))
+    at.selectbox(key="pg_function").set_value("centroid").run()
+    at.selectbox(key="pg_positions").set_value("aspirin").run()  # r: a molecule's positions
+    assert any("equivariant: 1o" in s and "moves with translations" in s for s in shown(at, "success"))
 
 
 @pytest.mark.slow

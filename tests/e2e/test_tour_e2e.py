@@ -40,8 +40,8 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     box.click()
     for key in ("ArrowLeft", "ArrowRight", "PageDown", "f"):
         box.press(key)
-    page.wait_for_timeout(1500)
-    assert step_of(page) == "2"
+    page.wait_for_timeout(2000)
+    assert step_of(page) == "2" and page.get_by_role("heading", name=STEPS[1].title).count() == 1
     box.fill("dot(a, b)")
     box.press("Enter")
     page.get_by_text("invariant: 0e").first.wait_for(timeout=30_000)
@@ -54,14 +54,14 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     frame.locator("body[data-renders]").wait_for(state="attached", timeout=90_000)
     page.keyboard.press("f")
     iframe = page.locator(VIEWER)
-    page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
-    frame.locator("body[data-fullscreen='1']").wait_for(state="attached", timeout=30_000)
+    page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
+    frame.locator("body[data-fullscreen='1']").wait_for(state="attached", timeout=90_000)
     box_ = iframe.bounding_box()
     assert box_["width"] >= 1500 and box_["height"] >= 900, box_
     page.wait_for_timeout(500)
     screenshot(page, "tour-fullscreen")
     page.keyboard.press("f")
-    page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
+    page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
 
     # PNG of one panel: its column of the grid's shared canvas, at the canvas's pixel size.
     viewer = page.locator(VIEWER).element_handle().content_frame()  # the viewer's Frame, for evaluate()
