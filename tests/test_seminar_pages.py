@@ -63,8 +63,11 @@ def test_tour_deep_link_keys_and_presenter_mode():
     assert at.session_state["tour_step"] == 5
     at.run()  # the same press is not applied twice
     assert at.session_state["tour_step"] == 5
+    assert not at.get("html")
     at.toggle(key="tour_presenter").set_value(True).run()
     assert at.query_params["presenter"] in ("1", ["1"])
+    css = at.get("html")[0].proto.body  # presenter mode: larger fonts, no sidebar
+    assert "stSidebar" in css and "display: none" in css and "font-size" in css
     bad = open_page(TOUR, {"step": "99"})
     assert any("out of range" in s for s in shown(bad, "warning"))
 

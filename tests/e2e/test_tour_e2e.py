@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 from PIL import Image
 
 from equiv.views.tour import STEPS
-from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, wait_for_app
 
 VIEWER = "iframe[src*='molecule_viewer']"
 
@@ -59,7 +59,8 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     box_ = iframe.bounding_box()
     assert box_["width"] >= 1500 and box_["height"] >= 900, box_
     page.wait_for_timeout(500)
-    screenshot(page, "tour-fullscreen")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tour-fullscreen.png"), timeout=90_000)  # the window, not the full page
     page.keyboard.press("f")
     page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
 
@@ -73,7 +74,6 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (round(canvas_w / n_panels), canvas_h)
     assert image.convert("L").getextrema()[0] < 120  # atoms are drawn, not a blank canvas
-    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "tour-panel.png").write_bytes(png)
 
     # WebM of the spin, every panel side by side (the button's function; every 6th frame of the turn

@@ -423,6 +423,7 @@
     if (stage.style.height !== h + "px") {
       stage.style.height = h + "px";
       state.viewers.forEach(function (v) { v.resize(); });
+      fitCamera(); // the panels' shape changed: fit the molecule again
       renderAll();
     }
     body.dataset.fullscreen = on ? "1" : "0";
