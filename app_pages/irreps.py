@@ -25,6 +25,7 @@ from equiv.o3 import (
 )
 from equiv.views.checks import FLOAT64_TOLERANCE, Check, checks_table
 from equiv.views.text import escape_markdown
+from equiv.views.figure_export import EXPORT_FORMATS, plot_config
 from equiv.views.irreps_figures import (
     cg_heatmaps,
     coefficient_bars,
@@ -97,7 +98,9 @@ def show_checks(checks: list[Check], key: str) -> None:
 
 
 def chart(fig, key: str) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    """A plotly figure whose modebar camera downloads it as PNG or SVG (the sidebar's choice), offline."""
+    fmt = st.session_state.get("irreps_export", "png")
+    st.plotly_chart(fig, width="stretch", key=key, config=plot_config(fmt, f"equiv-irreps-{key}"))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -458,6 +461,10 @@ if requested is not None and requested not in SECTIONS:
                                f"showing {SECTIONS[0]!r}"),
                icon=":material/link_off:")
 
+with st.sidebar:
+    st.segmented_control("Figure downloads", EXPORT_FORMATS, format_func=str.upper, default="png", key="irreps_export",
+                         help="What the camera button of each figure's toolbar saves (drawn in the browser, offline): "
+                              "PNG at twice the size, or SVG.")
 SECTION_FUNCTIONS = [outer_product_section, rotate_section, cg_section, harmonics_section, wigner_section, nequip_section]
 for tab, section in zip(st.tabs(SECTIONS, key="section", bind="query-params"), SECTION_FUNCTIONS):
     with tab:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+import torch
+
 from equiv.errors import EquivError
+from equiv.molecules import LIBRARY, load_molecule
 from equiv.playground import BUILTINS, BUILTINS_BY_KEY, FUNCTIONS, Verdict, default_inputs, judge, side_by_side, trials
 from equiv.views.playground import (
     CUSTOM,
@@ -24,9 +27,20 @@ from equiv.views.text import escape_markdown
 LABELS = {f.key: f"{f.label}   ·   {f.expression}" for f in BUILTINS} | {CUSTOM: "type your own…"}
 
 
+RANDOM_POINTS = "random"
+
+
+def inputs_for(seed: int, positions: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """a, b (seeded random vectors) and r: seeded random points or a library molecule's positions (Å)."""
+    a, b, r = default_inputs(seed)
+    if positions != RANDOM_POINTS:
+        r = torch.tensor(load_molecule(positions).positions, dtype=torch.float64)
+    return a, b, r
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_judge(text: str, seed: int) -> Verdict:
-    return judge(text, seed=seed)
+def cached_judge(text: str, seed: int, positions: str = RANDOM_POINTS) -> Verdict:
+    return judge(text, inputs_for(seed, positions), seed=seed)
 
 
 def show_verdict(v: Verdict, function_key: str | None) -> None:
@@ -61,8 +75,12 @@ def playground(settings: PlaygroundSettings, key: str, compact: bool = False) ->
                                    "(a[0], r[:, 1]), [x, y, z] lists and " + ", ".join(sorted(FUNCTIONS)) +
                                    ". Typing here makes it your own function.")
     seed = settings.seed
+    positions = RANDOM_POINTS
+    if not compact:
+        positions = st.selectbox("r: positions of", [RANDOM_POINTS, *LIBRARY], key=f"{key}_positions",
+                                 format_func=lambda k: "5 random points" if k == RANDOM_POINTS else f"{k} (library molecule)")
     try:
-        v = cached_judge(text, seed)
+        v = cached_judge(text, seed, positions)
     except EquivError as exc:
         st.error(f"Cannot use this function: {escape_markdown(str(exc))}", icon=":material/error:")
         return PlaygroundSettings(choice, text, seed)
@@ -72,7 +90,7 @@ def playground(settings: PlaygroundSettings, key: str, compact: bool = False) ->
     with left:
         trial_name = st.radio("Transformation g", trial_names, horizontal=True, key=f"{key}_trial")
         trial = next(t for t in trials(seed) if t.name == trial_name)
-        sbs = side_by_side(text, trial, v.irreps, default_inputs(seed))
+        sbs = side_by_side(text, trial, v.irreps, inputs_for(seed, positions))
         st.plotly_chart(side_by_side_figure(sbs), width="stretch", key=f"{key}_bars", config=PLOT_CONFIG)
     with right:
         a, b, _ = default_inputs(seed)
@@ -84,7 +102,8 @@ def playground(settings: PlaygroundSettings, key: str, compact: bool = False) ->
         with st.container(key=f"{key}_errors"):
             st.dataframe(errors_table(v), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.1e") for c in errors_table(v).columns[1:3]})
-        st.caption(f"Inputs (seed {seed}): a, b random vectors, r {default_inputs(seed)[2].shape[0]} random points. "
+        n_atoms = inputs_for(seed, positions)[2].shape[0]
+        st.caption(f"Inputs (seed {seed}): a, b random vectors, r {n_atoms} positions. "
                    "Errors are max |difference| / max(1, max |f(x)|); below 1e-9 (float64) counts as equal. "
                    "Translations move r only (a, b are directions).")
     return PlaygroundSettings(choice, text, seed)

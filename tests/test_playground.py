@@ -134,3 +134,11 @@ def test_cli_refusal(capsys):
     assert main(["playground", "a.T"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "attribute access" in err
+
+
+def test_cli_on_a_molecule(capsys):
+    assert main(["playground", "r - mean(r)", "--molecule", "water", "--json"]) == 0  # 3 atoms: [3, 3], still 1o rows
+    out = json.loads(capsys.readouterr().out)
+    assert out["irreps"] == "3x1o" and out["translation"] == "invariant"
+    assert main(["playground", "r", "--molecule", "nope"]) == 2
+    assert "no molecule 'nope'" in capsys.readouterr().err

@@ -3,6 +3,8 @@ deep links, every tour step renders, the presenter keys' value moves the tour, p
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from equiv.views.tour import STEPS
@@ -31,6 +33,9 @@ def test_playground_bad_link():
     at = open_page(PLAYGROUND, {"f": "nope"})
     assert not at.exception
     assert any("not a built-in function" in s for s in shown(at, "warning"))
+    at.selectbox(key="pg_function").set_value("centroid").run()
+    at.selectbox(key="pg_positions").set_value("aspirin").run()  # r: a molecule's positions
+    assert any("equivariant: 1o" in s and "moves with translations" in s for s in shown(at, "success"))
 
 
 @pytest.mark.slow
@@ -58,7 +63,25 @@ def test_tour_deep_link_keys_and_presenter_mode():
     assert at.session_state["tour_step"] == 5
     at.run()  # the same press is not applied twice
     assert at.session_state["tour_step"] == 5
+    assert not at.get("html")
     at.toggle(key="tour_presenter").set_value(True).run()
     assert at.query_params["presenter"] in ("1", ["1"])
+    css = at.get("html")[0].proto.body  # presenter mode: larger fonts, no sidebar
+    assert "stSidebar" in css and "display: none" in css and "font-size" in css
     bad = open_page(TOUR, {"step": "99"})
     assert any("out of range" in s for s in shown(bad, "warning"))
+
+
+def test_irreps_figures_download_as_png_or_svg():
+    from tests.apptest_tools import _walk
+
+    def configs(at):  # every plotly chart's toolbar download format
+        return [json.loads(n.proto.config).get("toImageButtonOptions", {}).get("format")
+                for n in _walk(at.main) if hasattr(n.proto, "spec") and getattr(n.proto, "config", None)]
+
+    at = open_page("app_pages/irreps.py")
+    assert not at.exception, at.exception
+    assert set(configs(at)) == {"png"}
+    at.session_state["irreps_export"] = "svg"
+    at.run()
+    assert set(configs(at)) == {"svg"}

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("function", nargs="?", help='e.g. "cross(a, b)" or a built-in key such as sigma_r')
     p.add_argument("--list", action="store_true", help="list the built-in functions and their verdicts")
+    p.add_argument("--molecule", help="take r from a library molecule's positions (default: 5 random points)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and transformations (default 0)")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -40,7 +41,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.function:
         raise EquivError("give a function, e.g. equiv playground \"cross(a, b)\" (or --list)")
     text = BUILTINS_BY_KEY[args.function].expression if args.function in BUILTINS_BY_KEY else args.function
-    verdict = judge(text, seed=args.seed)
+    inputs = None
+    if args.molecule:
+        import torch
+
+        from equiv.molecules import load_molecule
+        from equiv.playground import default_inputs
+
+        a, b, _ = default_inputs(args.seed)
+        inputs = (a, b, torch.tensor(load_molecule(args.molecule).positions, dtype=torch.float64))
+    verdict = judge(text, inputs, seed=args.seed)
     if args.json:
         print_json(verdict.to_dict())
         return 0

