@@ -114,7 +114,7 @@ with tab_sim:
                             format_func=lambda e: {"nve": "NVE (velocity Verlet)", "langevin": "Langevin (NVT)"}[e])
     temperature = d2.number_input("Temperature (K)", 1.0, 5000.0, step=50.0, key="md_temperature")
     timestep = d3.number_input("Time step (fs)", 0.05, 5.0, step=0.25, key="md_timestep")
-    steps = d4.number_input("Steps", 10, PAGE_MAX_STEPS, step=500, key="md_steps")
+    steps = d4.number_input("Steps", 1, PAGE_MAX_STEPS, step=500, key="md_steps")
     seed = d5.number_input("Seed", 0, 2**31 - 1, key="md_seed")
     n_atoms = start_molecule(molecule, None).n_atoms
     ref_s = reference_seconds_estimate(n_atoms, int(steps))
@@ -316,9 +316,13 @@ with tab_explore:
         points = (event or {}).get("selection", {}).get("points", []) if event else []
         picked = [p.get("customdata") for p in points if p.get("curve_number", p.get("curveNumber", 0)) == 0]
         picked = [int(p[0] if isinstance(p, (list, tuple)) else p) for p in picked if p is not None]
-        if picked and picked[0] != selected:
+        # A chart keeps its selection across reruns: act on a new selection only, so that a frame
+        # typed below is not overridden by the old click.
+        if picked and picked != state.get("ex_last_pick") and picked[0] != selected:
+            state.ex_last_pick = picked
             state.ex_frame = picked[0]
             st.rerun()
+        state.ex_last_pick = picked
         frame = st.number_input("Frame", 0, table.n_frames - 1, value=selected, key="ex_frame_input")
         if frame != selected:
             state.ex_frame = int(frame)

@@ -3,6 +3,7 @@ and download, launching a run, and the structure explorer's map linked to the 3D
 
 from __future__ import annotations
 
+from equiv.data import default_xtb_path, generate_xtb_dataset, write_dataset_npz
 from equiv.jobs.md import create_md_run, execute_md
 from equiv.md import MDConfig
 from equiv.runs import RunStore
@@ -55,6 +56,18 @@ def test_md_page_unstable_verdict_and_bad_links():
     assert any(t.startswith("Unstable after") and "stretched" in t for t in shown(at, "error"))
     warnings = " ".join(shown(at, "warning"))
     assert "ensemble must be one of" in warnings and "unknown molecule" in warnings
+    # the structure explorer on a data set: the model's per-frame errors against the labels
+    ds = generate_xtb_dataset("water", frames=6, stride=2, equilibration_steps=4, seed=1)
+    write_dataset_npz(ds, default_xtb_path("water"))
+    at.radio(key="ex_kind").set_value("a data set").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="ex_data").set_value("xtb:water").run()
+    assert at.selectbox(key="ex_model").value == "pretrained:water:gvp"
+    at.selectbox(key="ex_c").set_value("force MAE (meV/Å)").run()
+    fmap = figure(at, "ex_map")
+    assert len(fmap["data"][0]["x"]) == 6 and max(fmap["data"][0]["marker"]["color"]) > 0
+    view = component_args(at, "ex_viewer")["scene"]
+    assert view["elements"] == ["O", "H", "H"] and view["frames"][0]["panels"]["md"]["overlay"]
 
 
 def test_md_page_launches_a_background_run(background_store):

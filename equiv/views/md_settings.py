@@ -84,7 +84,7 @@ def parse_md_query(query: dict[str, str]) -> tuple[MDForm, list[str]]:
         else:
             problems.append(f"ensemble must be one of {', '.join(ENSEMBLES)}, not {query['ensemble'][:20]!r}")
     for key, kind, lo, hi, what in (("temperature", float, 1, 5000, "temperature (K)"),
-                                    ("timestep", float, 0.01, 5, "time step (fs)"),
+                                    ("timestep", float, 0.05, 5, "time step (fs)"),
                                     ("steps", int, 1, PAGE_MAX_STEPS, "steps"), ("seed", int, 0, 2**31 - 1, "seed")):
         if key in query:
             try:

@@ -1,6 +1,6 @@
 """The MD lab in a real browser with real launcher and worker processes: launch a 200-step MD
 from a deep link, see it finish with its verdict, and the trajectory play in the 3D viewer (all
-frames sent once; the browser steps through them)."""
+frames sent once; the browser steps through them); a reload while it runs finds it again."""
 
 from __future__ import annotations
 
@@ -47,15 +47,20 @@ def test_launch_md_and_watch_the_trajectory_play(md_server, page):
               "&temperature=300", timeout=TIMEOUT_MS)
     wait_for_app(page, TIMEOUT_MS)
     page.get_by_role("button", name="Launch").click()
+    page.wait_for_url("**show=*", timeout=TIMEOUT_MS)
+    page.reload()  # the run lives in the run store and a background worker, not in the browser session
+    wait_for_app(page, TIMEOUT_MS)
     page.get_by_text("Stable: the molecule held together for all 200 steps").wait_for(timeout=TIMEOUT_MS)
     assert "show=" in page.url
     wait_for_app(page, TIMEOUT_MS)
     frame = trajectory_viewer(page)
-    frame.frame_element().scroll_into_view_if_needed()  # Chromium does not animate iframes out of view
+    # Chromium does not run animation frames of an iframe outside the window (scrolling Streamlit's
+    # container was not enough): make the window tall enough to show the viewer.
+    page.set_viewport_size({"width": 1600, "height": 2400})
     assert frame.evaluate("document.body.dataset.frames") == "201"
     assert frame.evaluate("document.body.dataset.threedmol") == "local"
     seen: set[str] = set()
-    wait_for(lambda: seen.add(frame.evaluate("document.body.dataset.frame")) or len(seen) >= 4, timeout=60,
+    wait_for(lambda: seen.add(frame.evaluate("document.body.dataset.frame")) or len(seen) >= 3, timeout=120,
              what="the trajectory to play")
     page.get_by_text("h(r): distribution of all interatomic distances").first.wait_for(timeout=30_000)
     screenshot(page, "md-lab", whole_app=True)
