@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from equiv.runs import Run, RunStore
+from equiv.training import TRAINING_KINDS
 from equiv.views.learning_curves import learning_curves, slope_rows
 from equiv.views.run_tables import dataset_label, format_metric
 from equiv.views.text import escape_markdown
@@ -26,7 +27,7 @@ def rotation_link(run: Run) -> None:
 def run_outcome(run: Run) -> None:
     """The end of a run: test errors with what they were measured on, the reason it failed, or
     the checkpoint a cancelled run kept."""
-    if run.status == "finished" and run.kind != "generate":
+    if run.status == "finished" and run.kind in TRAINING_KINDS:
         m = run.test_metrics or {}
         data = run.dataset or {}
         level = data.get("level_of_theory", "")
@@ -41,6 +42,11 @@ def run_outcome(run: Run) -> None:
             st.caption(f"Budget {escape_markdown(str(m.get('budget') or '?'))}, {m.get('steps', '?')} optimizer steps: "
                        f"{verdict} ({escape_markdown(str(m.get('convergence_rule') or ''))}).")
         rotation_link(run)
+    elif run.status == "finished" and run.kind == "md":
+        m = run.test_metrics or {}
+        verdict = "stable" if m.get("stable") else f"unstable at {format_metric(m.get('unstable_at_fs'))} fs"
+        st.success(f"Run {run.id} finished: molecular dynamics, {m.get('steps', '?')} steps, {verdict} "
+                   f"(see the MD lab).", icon=":material/check_circle:")
     elif run.status == "finished":
         m = run.test_metrics or {}
         st.success(f"Run {run.id} finished: {m.get('n_frames', '?')} frames written to "
