@@ -66,9 +66,9 @@ __all__ = [
 MAX_XTB_ATOMS = 30
 #: The model panels run up to this many atoms and neighbour pairs within :data:`PAIR_CUTOFF`
 #: (ordered pairs, as the models count edges). Memory goes with the edges: the four untrained
-#: models of an uploaded molecule (float64, forces) over a full turn of a 101-atom alkane with
-#: 2,392 pairs peaked at 1.07 GB for the whole process (bench/rotation_memory.py). Larger molecules
-#: get a note instead of a panel.
+#: models of an uploaded molecule (float64, forces) over a full turn of 36 frames peaked at 1.07 GB
+#: for the whole process with a 101-atom alkane (2,392 pairs) and 854 MB with an 80-atom one (1,892
+#: pairs; bench/rotation_memory.py). Larger molecules get a note instead of a panel.
 MAX_MODEL_ATOMS = 150
 MAX_MODEL_PAIRS = 2000
 PAIR_CUTOFF = 5.0

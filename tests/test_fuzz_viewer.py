@@ -1,0 +1,43 @@
+"""The 3D viewer in Chromium takes render messages only from its parent window: a sibling frame's
+message (another component, an injected frame) is ignored, the parent's is drawn."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from equiv.widgets import FRONTEND_DIR, local_3dmol_installed
+from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
+
+pytestmark = pytest.mark.e2e
+
+RENDER = {"type": "streamlit:render", "args": {"scene": None}}
+
+
+def test_the_viewer_ignores_render_messages_that_do_not_come_from_its_parent(tmp_path):
+    path = chromium_path()
+    if path is None or not local_3dmol_installed():
+        pytest.skip("needs Chromium and the local 3Dmol.js (make setup)")
+    from playwright.sync_api import sync_playwright
+
+    viewer = (FRONTEND_DIR / "index.html").as_uri()
+    host = tmp_path / "host.html"
+    host.write_text(f'<iframe id="viewer" src="{viewer}"></iframe><iframe id="sibling" srcdoc="<p>x</p>"></iframe>')
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(host.as_uri())
+            frame = page.frame_locator("#viewer")
+            frame.locator("#root").wait_for(state="attached")
+            viewer_frame = next(f for f in page.frames if f.url.endswith("index.html"))
+            sibling = next(f for f in page.frames if f is not page.main_frame and f is not viewer_frame)
+            sibling.evaluate(f"parent.frames[0].postMessage({json.dumps(RENDER)}, '*')")
+            viewer_frame.evaluate(f"window.postMessage({json.dumps(RENDER)}, '*')")  # from itself
+            page.wait_for_timeout(1000)
+            assert "threedmol" not in viewer_frame.evaluate("Object.assign({}, document.body.dataset)")
+            page.evaluate(f"document.getElementById('viewer').contentWindow.postMessage({json.dumps(RENDER)}, '*')")
+            viewer_frame.wait_for_function("document.body.dataset.threedmol === 'local'", timeout=30_000)
+        finally:
+            browser.close()
