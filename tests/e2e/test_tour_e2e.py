@@ -29,7 +29,7 @@ def wait_for_step(page, k: int) -> None:
 def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     page.goto(f"{app_server.url}/tour?step=2")
     wait_for_step(page, 2)
-    page.frame_locator("iframe[src*='presenter_keys']").locator("body[data-installed='1']").wait_for(timeout=30_000)
+    page.frame_locator("iframe[src*='presenter_keys']").locator("body[data-installed='1']").wait_for(state="attached", timeout=90_000)
     page.keyboard.press("PageDown")
     wait_for_step(page, 3)
     page.keyboard.press("ArrowLeft")
@@ -44,7 +44,7 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     assert step_of(page) == "2" and page.get_by_role("heading", name=STEPS[1].title).count() == 1
     box.fill("dot(a, b)")
     box.press("Enter")
-    page.get_by_text("invariant: 0e").first.wait_for(timeout=30_000)
+    page.get_by_text("invariant: 0e").first.wait_for(timeout=90_000)
     page.get_by_role("heading", name=STEPS[1].title).click()  # focus back on the page
     page.keyboard.press("PageUp")
     wait_for_step(page, 1)
