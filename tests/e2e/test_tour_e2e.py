@@ -21,7 +21,7 @@ def step_of(page) -> str:
 
 
 def wait_for_step(page, k: int) -> None:
-    page.get_by_role("heading", name=STEPS[k - 1].title).wait_for(timeout=60_000)
+    page.get_by_role("heading", name=STEPS[k - 1].title).wait_for(timeout=120_000)
     wait_for_app(page)
     assert step_of(page) == str(k)
 
@@ -51,7 +51,7 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
 
     # F: the viewer covers the window; F again: back.
     frame = page.frame_locator(VIEWER)
-    frame.locator("body[data-renders]").wait_for(state="attached", timeout=90_000)
+    frame.locator("body[data-renders]").wait_for(state="attached", timeout=180_000)
     page.keyboard.press("f")
     iframe = page.locator(VIEWER)
     page.wait_for_function(f"document.querySelector(\"{VIEWER}\").classList.contains('equiv-fullscreen')", timeout=90_000)
