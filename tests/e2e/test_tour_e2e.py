@@ -72,6 +72,7 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (round(canvas_w / n_panels), canvas_h)
     assert image.convert("L").getextrema()[0] < 120  # atoms are drawn, not a blank canvas
+    ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "tour-panel.png").write_bytes(png)
 
     # WebM of the spin, every panel side by side (the button's function; every 6th frame of the turn
