@@ -92,10 +92,10 @@ def test_download_writes_the_split_files_exactly(archive, tmp_path):
                                        "rmd17_ethanol_train_01.npz", "rmd17_ethanol_train_02.npz"]
     assert report["verified_against"] == "the given SHA-256" and report["sha256"] == sha
     for part in ("train", "test"):
-        written, shared = np.load(tmp_path / f"rmd17_ethanol_{part}_01.npz"), np.load(RMD17_SLICE / f"rmd17_ethanol_{part}_01.npz")
+        written, original = np.load(tmp_path / f"rmd17_ethanol_{part}_01.npz"), np.load(RMD17_SLICE / f"rmd17_ethanol_{part}_01.npz")
         assert set(written.files) == set(KEYS)
         for key in KEYS:
-            np.testing.assert_array_equal(written[key], shared[key])
+            np.testing.assert_array_equal(written[key], original[key])
     np.testing.assert_array_equal(np.load(tmp_path / "rmd17_ethanol_train_02.npz")["coords"],
                                   np.load(RMD17_SLICE / "rmd17_ethanol_test_01.npz")["coords"])
     ours, reference = load_rmd17("ethanol", "train", data_dir=tmp_path), load_rmd17("ethanol", "train", data_dir=RMD17_SLICE)
