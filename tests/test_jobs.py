@@ -465,3 +465,16 @@ def test_the_training_lab_says_when_a_quota_refuses_a_launch(monkeypatch):
     assert any("the server already has 1 queued or running runs, its limit (max_active_runs = 1)" in e
                for e in errors), errors
     assert len(store.list_runs()) == 1  # nothing was queued
+
+
+def test_the_runs_page_starts_a_launcher_only_for_queued_work(background_store):
+    from equiv.jobs.launcher import _starting_launcher
+    from tests.apptest_tools import open_page
+
+    store = background_store
+    at = open_page("app_pages/runs.py")
+    assert not at.exception and launcher_pid(store.path, "cpu") is None and _starting_launcher(store.path, "cpu") is None
+    run = generate_run(store, "water")
+    assert not open_page("app_pages/runs.py").exception
+    assert launcher_pid(store.path, "cpu") or _starting_launcher(store.path, "cpu")
+    wait_for(lambda: store.get(run.id).status == "finished", timeout=120, what="the generation")
