@@ -459,13 +459,16 @@ def test_workers_start_niced_with_an_address_space_limit(monkeypatch):
 
 
 def test_listing_runs_starts_a_launcher_only_for_queued_work(background_store, capsys):
+    from equiv.jobs.launcher import _starting_launcher
+
     store = background_store
     assert main(["runs", "list"]) == 0
     assert launcher_pid(store.path, "cpu") is None and "launcher" not in capsys.readouterr().err  # nothing queued
     run = generate_run(store, "water")
     assert main(["runs", "list", "--json"]) == 0
     assert "started a launcher for the cpu queue" in capsys.readouterr().err
-    wait_for(lambda: store.get(run.id).status == "finished", timeout=120, what="the generation")
+    assert launcher_pid(store.path, "cpu") or _starting_launcher(store.path, "cpu")
+    assert store.get(run.id).active  # the fixture stops the launcher and its job
 
 
 def test_a_run_that_would_not_fit_is_refused_with_its_estimate(monkeypatch):
@@ -496,6 +499,7 @@ def test_a_failed_checkpoint_save_leaves_no_tmp_file(tmp_path):
     assert load_checkpoint(path).metadata == {"epoch": 1}  # the previous checkpoint is intact
 
 
+@pytest.mark.slow
 def test_the_training_lab_says_when_a_quota_refuses_a_launch(monkeypatch):
     from tests.apptest_tools import open_page
 
@@ -510,3 +514,17 @@ def test_the_training_lab_says_when_a_quota_refuses_a_launch(monkeypatch):
     assert any("the server already has 1 queued or running runs, its limit (max_active_runs = 1)" in e
                for e in errors), errors
     assert len(store.list_runs()) == 1  # nothing was queued
+
+
+@pytest.mark.slow
+def test_the_runs_page_starts_a_launcher_only_for_queued_work(background_store):
+    from equiv.jobs.launcher import _starting_launcher
+    from tests.apptest_tools import open_page
+
+    store = background_store
+    at = open_page("app_pages/runs.py")
+    assert not at.exception and launcher_pid(store.path, "cpu") is None and _starting_launcher(store.path, "cpu") is None
+    run = generate_run(store, "water")
+    assert not open_page("app_pages/runs.py").exception
+    assert launcher_pid(store.path, "cpu") or _starting_launcher(store.path, "cpu")
+    assert store.get(run.id).status in ("queued", "running")  # the fixture stops the launcher and its job

@@ -518,6 +518,7 @@ def test_quotas_per_server_and_per_session(monkeypatch):
 
 # -- the pages with a damaged store -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_pages_say_the_store_is_damaged_and_show_no_traceback():
     from tests.apptest_tools import open_page
 
@@ -552,6 +553,7 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(store):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
+@pytest.mark.slow
 def test_the_runs_page_reads_a_checkpoint_only_when_it_is_downloaded(store, launchers_held, monkeypatch):
     from pathlib import Path
 
