@@ -530,6 +530,9 @@ def test_pages_say_the_store_is_damaged_and_show_no_traceback():
         assert not at.exception, (page, [e.value for e in at.exception])
         errors = [e.value for e in at.error]
         assert any("is damaged or unreadable" in e and "rotation lab still works" in e for e in errors), (page, errors)
+    at = open_page("app_pages/rotate.py", {"molecule": "water"})  # as the message promises
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error], [e.value for e in at.error]
 
 
 def test_every_limit_is_documented_with_its_default():

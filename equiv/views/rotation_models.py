@@ -29,11 +29,12 @@ from typing import Sequence
 
 import torch
 
-from equiv.errors import EquivError
+from equiv.errors import EquivError, RunError
 from equiv.models import PRESETS, EnergyModel, build_model, load_checkpoint
 from equiv.models.pretrained import pretrained_path
 from equiv.molecules import LIBRARY
 from equiv.runs import Run, RunStore
+from equiv.training import TRAINING_KINDS
 
 __all__ = ["MODEL_SLOTS", "ModelSource", "model_sources", "load_source", "check_compatible", "run_source"]
 
@@ -106,9 +107,13 @@ def _run_sources(slot: str, molecule: str, store_path: str | Path | None) -> lis
         return []
     family = MODEL_SLOTS[slot][0]
     names = _run_names(molecule)
+    try:
+        runs = RunStore(store_path).list_runs(status="finished")
+    except RunError:  # a damaged or busy run store: the pretrained and untrained models remain
+        return []
     found = []
-    for run in RunStore(store_path).list_runs(status="finished"):
-        if run.molecule not in names or run.kind == "generate" or not run.checkpoint_path or _family(run.model) != family:
+    for run in runs:
+        if run.molecule not in names or run.kind not in TRAINING_KINDS or not run.checkpoint_path or _family(run.model) != family:
             continue
         if not Path(run.checkpoint_path).is_file():
             continue
