@@ -76,7 +76,7 @@ def _png(fig, path: Path) -> bool:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium if Path(chromium).exists() else None)
-            page = browser.new_page(viewport={"width": 900, "height": 560})
+            page = browser.new_page(viewport={"width": 900, "height": 640})
             page.goto(html.as_uri())
             page.wait_for_selector(".main-svg", timeout=30_000)
             page.locator(".js-plotly-plot").screenshot(path=str(path))
@@ -184,7 +184,8 @@ def main() -> int:
     print(json.dumps(slope_rows(curves), indent=1))
     fig = learning_curve_figure(curves, title=f"NequIP on rMD17 {args.molecule}: {args.steps} steps per run, "
                                              f"{args.layers}×{args.channels}, {args.seeds} seeds")
-    fig.update_layout(width=900, height=540)
+    fig.update_layout(width=900, height=620, legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+                      margin={"l": 60, "r": 20, "t": 50, "b": 170})
     if _png(fig, out.with_suffix(".png")):
         print(f"figure: {out.with_suffix('.png')}")
     print(f"this invocation: {time.process_time() - cpu0:.0f} s CPU, {time.perf_counter() - wall0:.0f} s wall; "
