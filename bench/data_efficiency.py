@@ -66,7 +66,11 @@ def _paired(runs: dict[str, dict], models: list[str]) -> dict[int, list[int]]:
     one seed span the same sizes (and Δslope compares like with like)."""
     seeds = sorted({r["seed"] for r in runs.values()})
     sizes = sorted({r["n_train"] for r in runs.values()})
-    return {s: [n for n in sizes if all(_key(m, n, s) in runs for m in models)] for s in seeds}
+    per_seed = {s: [n for n in sizes if all(_key(m, n, s) in runs for m in models)] for s in seeds}
+    complete = [s for s, ns in per_seed.items() if len(ns) >= 2]
+    # The sizes all those seeds share: every seed's slope spans the same sizes.
+    common = [n for n in sizes if all(n in per_seed[s] for s in complete)]
+    return {s: (common if s in complete else per_seed[s]) for s in seeds}
 
 
 def _curves(runs: dict[str, dict], models: list[str], dataset: str):
@@ -86,6 +90,7 @@ def _png(fig, path: Path) -> bool:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return False
+    path = path.resolve()
     html = path.with_suffix(".html")
     fig.write_html(str(html), include_plotlyjs=True, full_html=True, config={"staticPlot": True})
     chromium = os.environ.get("EQUIV_CHROMIUM", "/usr/bin/chromium")
