@@ -272,7 +272,10 @@ with single_tab:
 with sweep_tab:
     st.markdown("Queue a grid of models × training-set sizes × seeds as ordinary runs, then watch the "
                 "**learning curves** (test force error against training-set size, log-log) fill in. The NequIP paper's "
-                "claim: models with l ≥ 1 features have a steeper slope than the invariant l = 0 model.")
+                "claim: models with l ≥ 1 features have a steeper slope than the invariant l = 0 model. Every run gets "
+                "the same optimizer **steps** (a fair budget: epochs would give large training sets far more steps); "
+                "each records whether it converged (validation force error still falling by 10 % or more over the "
+                "second half of its steps: not converged).")
     s1, s2, s3 = st.columns([1.3, 1, 1])
     with s1:
         state.setdefault("sw_models", ["mlp", "nequip-l0", "nequip-l1"])

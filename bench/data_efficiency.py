@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -43,24 +45,42 @@ def _key(model: str, n: int, seed: int) -> str:
     return f"{model}/n{n}/s{seed}"
 
 
-def _load(path: Path) -> dict[str, dict]:
+def _load(path: Path) -> tuple[dict[str, dict], list[dict]]:
+    """The runs so far and the settings of every invocation that made them."""
     if not path.exists():
-        return {}
-    return {r["key"]: r for r in json.loads(path.read_text())["runs"]}
+        return {}, []
+    data = json.loads(path.read_text())
+    history = data.get("invocations") or [data["settings"]]
+    return {r["key"]: r for r in data["runs"]}, history
 
 
-def _save(path: Path, runs: dict[str, dict], settings: dict) -> None:
+def _save(path: Path, runs: dict[str, dict], invocations: list[dict]) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"settings": settings, "runs": list(runs.values())}, indent=1))
+    tmp.write_text(json.dumps({"settings": invocations[-1], "invocations": invocations, "runs": list(runs.values())},
+                              indent=1))
     tmp.replace(path)
+
+
+def _paired(runs: dict[str, dict], models: list[str]) -> dict[int, list[int]]:
+    """Per seed, the sizes every model has: the fits use only these runs, so the models' slopes of
+    one seed span the same sizes (and Δslope compares like with like)."""
+    seeds = sorted({r["seed"] for r in runs.values()})
+    sizes = sorted({r["n_train"] for r in runs.values()})
+    per_seed = {s: [n for n in sizes if all(_key(m, n, s) in runs for m in models)] for s in seeds}
+    complete = [s for s, ns in per_seed.items() if len(ns) >= 2]
+    # The sizes all those seeds share: every seed's slope spans the same sizes.
+    common = [n for n in sizes if all(n in per_seed[s] for s in complete)]
+    return {s: (common if s in complete else per_seed[s]) for s in seeds}
 
 
 def _curves(runs: dict[str, dict], models: list[str], dataset: str):
     # Convergence is re-judged from the stored validation history with the current rule.
+    paired = _paired(runs, models)
     groups = {(m, dataset): [CurveSample(r["n_train"], r["force_mae_mev_per_a"], r["seed"], None,
                                          r["force_mae_zero_mev_per_a"],
                                          check_convergence([tuple(v) for v in r["validations"]]).converged)
-                             for r in runs.values() if r["model"] == m] for m in models}
+                             for r in runs.values() if r["model"] == m and r["n_train"] in paired[r["seed"]]]
+              for m in models}
     return curves_from_samples({k: v for k, v in groups.items() if v}, metric="force_mae_mev_per_a")
 
 
@@ -70,13 +90,14 @@ def _png(fig, path: Path) -> bool:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return False
+    path = path.resolve()
     html = path.with_suffix(".html")
     fig.write_html(str(html), include_plotlyjs=True, full_html=True, config={"staticPlot": True})
     chromium = os.environ.get("EQUIV_CHROMIUM", "/usr/bin/chromium")
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium if Path(chromium).exists() else None)
-            page = browser.new_page(viewport={"width": 900, "height": 560})
+            page = browser.new_page(viewport={"width": 900, "height": 640})
             page.goto(html.as_uri())
             page.wait_for_selector(".main-svg", timeout=30_000)
             page.locator(".js-plotly-plot").screenshot(path=str(path))
@@ -128,7 +149,8 @@ def main() -> int:
     dataset = f"rmd17:{args.molecule}"
     settings = {k: getattr(args, k) for k in ("molecule", "models", "sizes", "seeds", "steps", "layers", "channels",
                                                 "n_val", "n_test", "threads", "jobs")}
-    runs = _load(out.with_suffix(".json"))
+    runs, invocations = _load(out.with_suffix(".json"))
+    invocations.append(settings)
     load_start = os.getloadavg()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total = len(models) * len(sizes) * args.seeds
@@ -146,7 +168,7 @@ def main() -> int:
         for future in as_completed(futures):
             r = future.result()
             runs[r["key"]] = r
-            _save(out.with_suffix(".json"), runs, settings)
+            _save(out.with_suffix(".json"), runs, invocations)
             print(f"[{len(runs)}/{total}] {r['key']}: F {r['force_mae_mev_per_a']:.1f} meV/Å, E {r['energy_mae_mev']:.1f} meV, "
                   f"{'converged' if r['converged'] else 'not converged'}, {r['wall_s']:.0f} s (load {r['loadavg']:.1f})",
                   flush=True)
@@ -171,20 +193,27 @@ def main() -> int:
                      f"{'-' if d is None else f'{d.mean:+.3f}'} | "
                      f"{'-' if d is None or d.ci95 is None else f'[{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]'} | "
                      f"{'-' if c.converged is None else f'{c.converged:.0%}'} |")
+    paired = _paired(runs, models)
+    all_sizes = sorted({r["n_train"] for r in runs.values()})
+    lines[4:4] = ["Slopes are fitted per seed on the sizes that seed has for every model: "
+                  + "; ".join(f"seed {s}: {', '.join(map(str, ns)) or 'none'}" for s, ns in paired.items()) + "."]
+    sizes = all_sizes
     lines += ["", "| model | " + " | ".join(f"n={n}" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for c in curves:
-        by = {p.n_train: p for p in c.points}
-        lines.append(f"| {c.model} | " + " | ".join(
-            f"{by[n].mean:.1f}" + (f" ± {by[n].std:.1f}" if by[n].std is not None else "") if n in by else "-"
-            for n in sizes) + " |")
-    lines += ["", "Test force MAE in meV/Å (mean ± sd over seeds). Zero-force error: "
+    for model in models:
+        rows = {n: [r["force_mae_mev_per_a"] for r in runs.values() if r["model"] == model and r["n_train"] == n]
+                for n in sizes}
+        lines.append(f"| {model} | " + " | ".join(
+            (f"{np.mean(v):.1f}" + (f" ± {np.std(v, ddof=1):.1f}" if len(v) > 1 else "") + f" ({len(v)})") if v else "-"
+            for n, v in rows.items()) + " |")
+    lines += ["", "Test force MAE in meV/Å (mean ± sd over seeds, number of seeds). Zero-force error: "
               f"{curves[0].zero_baseline:.1f} meV/Å." if curves and curves[0].zero_baseline else ""]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(json.dumps(slope_rows(curves), indent=1))
     fig = learning_curve_figure(curves, title=f"NequIP on rMD17 {args.molecule}: {args.steps} steps per run, "
                                              f"{args.layers}×{args.channels}, {args.seeds} seeds")
-    fig.update_layout(width=900, height=540)
+    fig.update_layout(width=900, height=620, legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+                      margin={"l": 60, "r": 20, "t": 50, "b": 170})
     if _png(fig, out.with_suffix(".png")):
         print(f"figure: {out.with_suffix('.png')}")
     print(f"this invocation: {time.process_time() - cpu0:.0f} s CPU, {time.perf_counter() - wall0:.0f} s wall; "

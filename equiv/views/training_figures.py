@@ -118,6 +118,9 @@ def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = N
                 legend += f", Δ vs {curve.reference} {curve.delta.mean:+.2f}"
         elif fit is not None:
             legend = f"{name}: slope {fit.text()}"
+        elif any(any(p.excluded) for p in curve.points):
+            left_out = sum(sum(p.excluded) for p in curve.points)
+            legend = f"{name}: no slope ({left_out} run{'s' if left_out != 1 else ''} at the zero-force error left out)"
         else:
             legend = f"{name} (one size: no slope yet)"
         if curve.converged is not None and curve.converged < 1:
