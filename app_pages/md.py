@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from app_pages.store_status import store_problem
 from equiv.data import available_datasets, load_dataset
-from equiv.errors import EquivError
+from equiv.errors import EquivError, RunError
 from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.md import MD_KIND, create_md_run, read_series
 from equiv.md import MDConfig, load_md_model
@@ -27,6 +28,7 @@ from equiv.md.reference import AUTO_REFERENCE_S, reference_seconds_estimate, xtb
 from equiv.md.simulate import prepare_md, start_molecule
 from equiv.models.pretrained import pretrained_models
 from equiv.molecules import LIBRARY
+from equiv.parsing import parse_run_id
 from equiv.runs import ACTIVE_STATUSES, RunStore
 from equiv.views.md_explorer import dataset_table, trajectory_table
 from equiv.views.md_figures import energy_figure, frame_map_figure, hr_figure, md_status_line, verdict_text
@@ -36,10 +38,25 @@ from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
 
 POLL_S = 1.0
+
+
+def _run_id(text: str) -> int | None:
+    """A run id from a link (plain digits only), or ``None``."""
+    try:
+        return parse_run_id(text)
+    except EquivError:
+        return None
+
 FAMILIES = {"nequip": "NequIP", "gvp": "GVP-GNN", "mlp": "MLP (not equivariant)"}
 UNTRAINED = ["nequip", "gvp", "mlp"]
 state = st.session_state
-store = RunStore()
+try:
+    store = RunStore()
+    store.list_runs(limit=1, reap=False)  # a damaged store is found here, not halfway down the page
+except RunError as exc:
+    st.title("MD lab", anchor=False)
+    store_problem(exc)
+    st.stop()
 
 st.title("MD lab", anchor=False)
 st.caption("Run molecular dynamics with a model and see whether it holds: a low force error does not make "
@@ -59,16 +76,16 @@ if "md_link_read" not in state:
     if kind == "pretrained":
         state.md_family = rest.partition(":")[2] or "nequip"
     elif kind == "run":
-        state.md_train_run = int(rest) if rest.isdigit() else None
+        state.md_train_run = _run_id(rest)
     elif kind == "untrained":
         state.md_untrained = rest if rest in UNTRAINED else "nequip"
     for field in ("ensemble", "temperature", "timestep", "steps", "seed"):
         state[f"md_{field}"] = getattr(link_form, field)
-    if st.query_params.get("show", "").isdigit():
-        state.md_watch = int(st.query_params["show"])
+    if _run_id(st.query_params.get("show", "")) is not None:
+        state.md_watch = _run_id(st.query_params["show"])
     state.md_nonce = secrets.token_hex(8)
 for problem in state.get("md_link_problems", []):
-    st.warning(f"Link: {problem}")
+    st.warning(f"Link: {escape_markdown(problem)}")
 
 tab_sim, tab_explore = st.tabs(["Simulate", "Structure explorer"])
 
@@ -142,7 +159,7 @@ with tab_sim:
             state.md_nonce = secrets.token_hex(8)
             st.rerun()
         except EquivError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -302,7 +319,7 @@ with tab_explore:
                     table = explore_dataset(spec, spec_model)
                     title = f"{spec} · {spec_model}"
                 except EquivError as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(str(exc)))
     if table is not None:
         names = list(table.properties)
         a, b, c = st.columns(3)

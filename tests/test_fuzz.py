@@ -442,6 +442,9 @@ PAGE_KEYS: dict[str, list[str]] = {
     "app_pages/irreps.py": [*IRREPS_KEYS, "section"],
     "app_pages/train.py": [*FORM_DEFAULTS, "data", "run", "group"],
     "app_pages/runs.py": ["run", "group", "molecule"],
+    "app_pages/md.py": ["molecule", "model", "ensemble", "temperature", "timestep", "steps", "seed", "show"],
+    "app_pages/playground.py": ["f", "expr", "seed"],
+    "app_pages/tour.py": ["step", "presenter"],
     HOME.path: ["x", "page", "run"],
 }
 RUNS_PER_PAGE = 4
@@ -475,8 +478,9 @@ def test_hostile_query_parameters_never_crash_a_page(page):
         query = {key: rng.choice(values) for key in keys}
         if k == 0:
             query = {key: f"[text]({EVIL_URL})" for key in keys}
-        if "run" in query and k in (1, 2, 3):
-            query["run"] = {1: str(nan_id), 2: "²", 3: "99999999999999999999"}[k]
+        for id_key in ("run", "show"):
+            if id_key in query and k in (1, 2, 3):
+                query[id_key] = {1: str(nan_id), 2: "²", 3: "99999999999999999999"}[k]
         t0 = time.perf_counter()
         at = open_page(page, query, timeout=60)
         seconds = time.perf_counter() - t0
