@@ -175,7 +175,7 @@ def test_md_job_writes_trajectory_and_series(tmp_path):
 
 def test_md_job_cancel():
     store = RunStore()
-    run = create_md_run(MDConfig(model="untrained:mlp", molecule="ethanol", steps=100_000, temperature_K=10),
+    run = create_md_run(MDConfig(model="pretrained:ethanol:nequip", molecule="ethanol", steps=100_000, temperature_K=10),
                         store, reference="none")
     errors = []
 
@@ -195,7 +195,7 @@ def test_md_job_cancel():
 
 def test_md_worker_killed_is_failed():
     store = RunStore()
-    run = create_md_run(MDConfig(model="untrained:mlp", molecule="ethanol", steps=100_000, temperature_K=10),
+    run = create_md_run(MDConfig(model="pretrained:ethanol:nequip", molecule="ethanol", steps=100_000, temperature_K=10),
                         store, reference="none")
     proc = subprocess.Popen([sys.executable, "-m", "equiv.jobs.worker", str(run.id), "--store", str(store.path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

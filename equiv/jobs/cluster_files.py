@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from equiv.errors import RunError
-from equiv.runs import Run, RunStore, this_host
+from equiv.runs import Run, RunStore, load_limits, this_host
 
 __all__ = ["RunFolder", "RunFolderStore", "atomic_write_text"]
 
@@ -119,6 +119,9 @@ class RunFolderStore:
     def __init__(self, folder: RunFolder | str | os.PathLike):
         self.folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
         self._lock = threading.Lock()  # the heartbeat thread and the training thread both write state.json
+        #: The limits a worker follows (the heartbeat's ``hang_after_s``): the node's environment
+        #: (EQUIV_*) and the defaults, since no run store (and no limits.json beside it) is here.
+        self.limits = load_limits(self.folder.path)
 
     @property
     def path(self) -> Path:
