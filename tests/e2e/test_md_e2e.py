@@ -49,10 +49,14 @@ def trajectory_viewer(page, timeout: float = 120):
     raise AssertionError(f"no viewer played a trajectory; frames: {seen}")
 
 
-@pytest.mark.xfail(reason="after the merge with the presenter/export changes of viewer.js the MD lab's viewer stays "
-                          "blank at t = 0 in headless Chromium (test-artifacts/md-lab-viewer.png); the launch, reload, "
-                          "verdict and the 201 frames sent are checked before that point", strict=False)
+@pytest.mark.xfail(reason="in headless Chromium here the MD lab's viewer often stays blank at t = 0 and does not "
+                          "play (test-artifacts/md-lab-viewer.png), on the md branch alone as well; it played once "
+                          "(06:59, loaded machine). Launch, reload, verdict and the 201 frames sent are checked first",
+                   strict=False)
 def test_launch_md_and_watch_the_trajectory_play(md_server, page):
+    # Chromium does not draw or animate a WebGL iframe created outside the window: a window tall
+    # enough for the viewer from the start.
+    page.set_viewport_size({"width": 1600, "height": 2400})
     page.goto(f"{md_server.url}/md?model=pretrained:ethanol:gvp&molecule=ethanol&steps=200&ensemble=nve"
               "&temperature=300", timeout=TIMEOUT_MS)
     wait_for_app(page, TIMEOUT_MS)
