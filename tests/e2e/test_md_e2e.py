@@ -49,10 +49,10 @@ def trajectory_viewer(page, timeout: float = 120):
     raise AssertionError(f"no viewer played a trajectory; frames: {seen}")
 
 
-@pytest.mark.xfail(reason="in headless Chromium here the MD lab's viewer often stays blank at t = 0 and does not "
-                          "play (test-artifacts/md-lab-viewer.png), on the md branch alone as well; it played once "
-                          "(06:59, loaded machine). Launch, reload, verdict and the 201 frames sent are checked first",
-                   strict=False)
+@pytest.mark.xfail(reason="in headless Chromium here the MD lab's viewer draws the first frame but its playback "
+                          "does not advance (test-artifacts/md-lab-viewer.png), on the md branch alone as well; it "
+                          "played once (06:59, loaded machine). Launch, reload, verdict, 201 frames sent and the "
+                          "local 3Dmol.js are checked first", strict=False)
 def test_launch_md_and_watch_the_trajectory_play(md_server, page):
     # Chromium does not draw or animate a WebGL iframe created outside the window: a window tall
     # enough for the viewer from the start.
