@@ -22,7 +22,17 @@ import numpy as np
 from ase.calculators.calculator import CalculationFailed, Calculator, all_changes
 from ase.units import Bohr, Hartree
 
-__all__ = ["XTBCalculator", "single_openmp_thread"]
+__all__ = ["XTBCalculator", "exact_changes", "single_openmp_thread"]
+
+
+def exact_changes(previous, atoms) -> list[str]:
+    """What changed since the last calculation, compared exactly (ASE's ``Calculator.check_state``
+    compares every attribute with a tolerance, which costs more than an MD step of a small model)."""
+    if previous is None:
+        return list(all_changes)
+    if len(atoms) != len(previous) or not np.array_equal(atoms.numbers, previous.numbers):
+        return ["numbers"]
+    return [] if np.array_equal(atoms.positions, previous.positions) else ["positions"]
 
 
 class XTBCalculator(Calculator):
@@ -39,11 +49,7 @@ class XTBCalculator(Calculator):
         self._res = None
 
     def check_state(self, atoms, tol: float = 1e-15):
-        if self.atoms is None:
-            return list(all_changes)
-        if len(atoms) != len(self.atoms) or not np.array_equal(atoms.numbers, self.atoms.numbers):
-            return ["numbers"]
-        return [] if np.array_equal(atoms.positions, self.atoms.positions) else ["positions"]
+        return exact_changes(self.atoms, atoms)
 
     def calculate(self, atoms=None, properties=None, system_changes=all_changes):
         from tblite.interface import Calculator as TBCalculator

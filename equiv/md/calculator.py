@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
+from equiv.data.xtb import exact_changes
 from equiv.errors import EquivError
 from equiv.graphs import AtomsBatch
 from equiv.models import PRESETS, EnergyModel, build_model, load_checkpoint
@@ -187,12 +188,7 @@ class ModelCalculator(Calculator):
         self._graph_index: torch.Tensor | None = None
 
     def check_state(self, atoms, tol: float = 1e-15):
-        # Exact comparison (ASE's default compares with a tolerance over every attribute).
-        if self.atoms is None:
-            return list(all_changes)
-        if len(atoms) != len(self.atoms) or not np.array_equal(atoms.numbers, self.atoms.numbers):
-            return ["numbers"]
-        return [] if np.array_equal(atoms.positions, self.atoms.positions) else ["positions"]
+        return exact_changes(self.atoms, atoms)
 
     def _static(self, numbers: np.ndarray) -> None:
         if self._numbers is None or not np.array_equal(self._numbers, numbers):
