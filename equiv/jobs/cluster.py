@@ -255,22 +255,15 @@ def queue_cluster_sweep(plan: Any, store: RunStore, settings: ClusterSettings, g
     """:func:`equiv.jobs.sweep.queue_sweep` for the cluster: check every member (the device as
     ``cpu`` on this login node, which may have no GPU; the runs keep the device asked for), queue
     them on the cluster queue and submit them. Returns the group id, the runs and their jobs."""
-    from equiv.jobs.sweep import SweepPlan, check_sweep, new_group_id
+    from equiv.jobs.sweep import SweepPlan, checked_members, new_group_id
 
     device = plan.base.device
     local = SweepPlan(plan.models, plan.sizes, plan.seeds, plan.base.replace(device="cpu"),
                       [r.replace(device="cpu") for r in plan.requests])
-    checks, problems = check_sweep(local, store)
-    if problems:
-        raise EquivError("the sweep was not queued: " + " ".join(problems))
     group_id = group_id or new_group_id()
-    runs = []
-    for check in checks:
-        r = check.request
-        cfg = check.config.replace(device=device, labels={**check.config.labels, "sweep": group_id,
-                                                          "executor": "slurm"})
-        runs.append(create_cluster_run(cfg, store, kind="sweep_member", group_id=group_id,
-                                       idempotency_key=f"{group_id}/{r.model}/n{r.n_train}/s{r.seed}"))
+    runs = [create_cluster_run(m.config.replace(device=device), store, kind="sweep_member", group_id=group_id,
+                               idempotency_key=m.idempotency_key)
+            for m in checked_members(local, store, group_id, executor="slurm")]
     return group_id, runs, submit_runs(runs, store, settings)
 
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from equiv.errors import EquivError
 from equiv.jobs.requests import LAB_MODELS, RequestCheck, TrainRequest, check_request
 from equiv.runs import Run, RunStore
+from equiv.training import TrainConfig
 
-__all__ = ["SweepPlan", "plan_sweep", "check_sweep", "queue_sweep", "new_group_id", "parse_sizes", "parse_models",
-           "MAX_SWEEP_RUNS"]
+__all__ = ["SweepPlan", "SweepMember", "plan_sweep", "check_sweep", "checked_members", "queue_sweep", "new_group_id",
+           "parse_sizes", "parse_models", "MAX_SWEEP_RUNS"]
 
 #: More runs than this in one sweep is a mistake in the grid, not a plan.
 MAX_SWEEP_RUNS = 500
@@ -107,6 +109,24 @@ def check_sweep(plan: SweepPlan, store: RunStore | None = None) -> tuple[list[Re
     return checks, problems
 
 
+class SweepMember(NamedTuple):
+    """One member ready to queue: its config (labelled with the sweep) and its idempotency key."""
+
+    config: TrainConfig
+    idempotency_key: str
+
+
+def checked_members(plan: SweepPlan, store: RunStore, group_id: str,
+                    **labels: str) -> list[SweepMember]:
+    """Check every member (nothing is queued when one is refused: raises :class:`EquivError` with
+    the problems) and label them with the sweep (and ``labels``), in queue order."""
+    checks, problems = check_sweep(plan, store)
+    if problems:
+        raise EquivError("the sweep was not queued: " + " ".join(problems))
+    return [SweepMember(c.config.replace(labels={**c.config.labels, "sweep": group_id, **labels}),
+                        f"{group_id}/{c.request.model}/n{c.request.n_train}/s{c.request.seed}") for c in checks]
+
+
 def queue_sweep(plan: SweepPlan, store: RunStore | None = None, group_id: str | None = None, *,
                 launch: bool = True) -> tuple[str, list[Run]]:
     """Queue every member (after checking them all: nothing is queued when one is refused) and
@@ -116,16 +136,9 @@ def queue_sweep(plan: SweepPlan, store: RunStore | None = None, group_id: str | 
     from equiv.training import create_train_run
 
     store = store or RunStore()
-    checks, problems = check_sweep(plan, store)
-    if problems:
-        raise EquivError("the sweep was not queued: " + " ".join(problems))
     group_id = group_id or new_group_id()
-    runs = []
-    for check in checks:
-        r = check.request
-        cfg = check.config.replace(labels={**check.config.labels, "sweep": group_id})
-        runs.append(create_train_run(cfg, store, kind="sweep_member", group_id=group_id,
-                                     idempotency_key=f"{group_id}/{r.model}/n{r.n_train}/s{r.seed}"))
+    runs = [create_train_run(m.config, store, kind="sweep_member", group_id=group_id, idempotency_key=m.idempotency_key)
+            for m in checked_members(plan, store, group_id)]
     for device in sorted({run.device for run in runs if run.active} if launch else ()):
         ensure_launcher(device, store)
     return group_id, runs
