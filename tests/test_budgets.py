@@ -1,6 +1,6 @@
 """Fair budgets: ``--steps`` gives a run exactly that many optimizer steps with a cosine schedule
 that ends annealed, validation every ``steps // 20`` steps, and a recorded verdict of the one
-convergence rule. Uses the committed rMD17 slice (tests/data/rmd17), never ../shared."""
+convergence rule. Uses the committed rMD17 slice (tests/data/rmd17), never the full splits."""
 
 from __future__ import annotations
 

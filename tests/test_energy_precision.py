@@ -1,7 +1,7 @@
 """Energy bookkeeping in float64 while the network runs in float32: total energies of −4,000 …
 −18,000 eV resolve only 0.5–2 meV in float32, so an exact model must still score < 0.01 meV.
 
-Uses the committed CC0 slice of rMD17 (tests/data/rmd17), never ../shared."""
+Uses the committed CC0 slice of rMD17 (tests/data/rmd17), never the full splits."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_sweep_cancel_kill_and_requeue_on_a_real_slurm(slurm, tmp_path, monkeypa
     store = RunStore()
     t0 = time.monotonic()
     slurm_flags = ["--executor", "slurm", "--slurm-time", "5", "--slurm-extra", "export=ALL", "--slurm-extra",
-                   "comment=equiv-test", "--cluster-dir", str(tmp_path / "shared")]
+                   "comment=equiv-test", "--cluster-dir", str(tmp_path / "cluster-runs")]
 
     # two long runs (400 epochs of a tiny model) to cancel and to kill while they run
     long_ids = []
