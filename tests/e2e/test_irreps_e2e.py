@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import wait_for
 from tests.e2e.conftest import screenshot, wait_for_app
 
 SECTIONS = {
@@ -49,7 +50,9 @@ def test_a_deep_link_as_the_first_request_of_a_fresh_server(app_server, page):
     wait_for_text(page, "Checks")
     nav = page.inner_text("[data-testid='stSidebarNav']")
     assert "Irreps lab" in nav and "Home" in nav and "catalog" not in nav
-    assert page.get_by_role("textbox", name="Vector a (x, y, z)").input_value() == "2, 0, 1"
+    box = page.get_by_role("textbox", name="Vector a (x, y, z)")
+    # The page can show its checks a moment before the text box gets its value from the link.
+    wait_for(lambda: box.input_value() == "2, 0, 1", 30, "the link's vector a in its text box")
     assert query_of(page)["l1"] == "3" and query_of(page)["a"] == "2,0,1"
     assert page.external_requests == [], page.external_requests
 
