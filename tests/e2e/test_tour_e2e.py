@@ -31,7 +31,9 @@ def wait_for_step(page, k: int) -> None:
 def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     page.goto(f"{app_server.url}/tour?step=2")
     wait_for_step(page, 2)
-    page.frame_locator("iframe[src*='presenter_keys']").locator("body[data-installed='1']").wait_for(state="attached", timeout=90_000)
+    # Installed and told the step count (before its first render it knows of one step only).
+    keys = page.frame_locator("iframe[src*='presenter_keys']")
+    keys.locator("body[data-installed='1'][data-step='2']").wait_for(state="attached", timeout=90_000)
     page.keyboard.press("PageDown")
     wait_for_step(page, 3)
     page.keyboard.press("ArrowLeft")
