@@ -135,7 +135,8 @@ def browser():
 
 def new_page(browser, width: int = 1600, height: int = 1000):
     """A page in a fresh browser context (its own cookies: another browser session), whose
-    requests to anything but localhost are blocked and recorded in ``page.external_requests``.
+    requests to anything but localhost are blocked and recorded in ``page.external_requests``
+    (uncaught script errors in ``page.page_errors``).
     Close it with ``page.context.close()``."""
     context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
@@ -152,6 +153,8 @@ def new_page(browser, width: int = 1600, height: int = 1000):
     context.route("**/*", guard)
     pg.console_errors = []  # type: ignore[attr-defined]
     pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))  # type: ignore[attr-defined]
+    pg.page_errors = []  # type: ignore[attr-defined]  # uncaught exceptions in the page and its frames
+    pg.on("pageerror", lambda e: pg.page_errors.append(str(e)))  # type: ignore[attr-defined]
     return pg
 
 

@@ -19,3 +19,4 @@ def test_home_page_loads_in_chromium(app_server, page):
     path = screenshot(page, "home")
     assert path.stat().st_size > 10_000
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors

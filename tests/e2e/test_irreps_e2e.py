@@ -55,6 +55,7 @@ def test_a_deep_link_as_the_first_request_of_a_fresh_server(app_server, page):
     wait_for(lambda: box.input_value() == "2, 0, 1", 30, "the link's vector a in its text box")
     assert query_of(page)["l1"] == "3" and query_of(page)["a"] == "2,0,1"
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors
 
 
 def test_every_section_renders_its_figures(app_server, page):
@@ -83,6 +84,7 @@ def test_every_section_renders_its_figures(app_server, page):
         assert screenshot(page, name, whole_app=True).stat().st_size > 30_000
         assert query_of(page).get("section", "Outer product") == label
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors
 
 
 @pytest.mark.parametrize("typed", ["3, 1, 2"])
@@ -103,3 +105,4 @@ def test_typing_updates_the_page_and_the_link(app_server, page, typed):
     page.get_by_text("needs 3 comma-separated numbers").wait_for(timeout=30_000)
     assert query_of(page)["b"] == "3,1,2"
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors

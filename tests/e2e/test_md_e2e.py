@@ -49,10 +49,6 @@ def trajectory_viewer(page, timeout: float = 120):
     raise AssertionError(f"no viewer played a trajectory; frames: {seen}")
 
 
-@pytest.mark.xfail(reason="in headless Chromium here the MD lab's viewer draws the first frame but its playback "
-                          "does not advance (test-artifacts/md-lab-viewer.png), on the md branch alone as well; it "
-                          "played once (06:59, loaded machine). Launch, reload, verdict, 201 frames sent and the "
-                          "local 3Dmol.js are checked first", strict=False)
 def test_launch_md_and_watch_the_trajectory_play(md_server, page):
     # Chromium does not draw or animate a WebGL iframe created outside the window: a window tall
     # enough for the viewer from the start.
@@ -81,6 +77,7 @@ def test_launch_md_and_watch_the_trajectory_play(md_server, page):
     page.get_by_text("h(r): distribution of all interatomic distances").first.wait_for(timeout=30_000)
     screenshot(page, "md-lab", whole_app=True)
     assert page.external_requests == []
+    assert page.page_errors == [], page.page_errors
     store = RunStore(md_server.home / "runs.sqlite")
     (run,) = store.list_runs(kind="md")
     assert run.status == "finished" and run.test_metrics["stable"] is True

@@ -58,6 +58,7 @@ def test_rotation_lab_in_chromium(app_server, page):
     assert info["threedmolUrl"].startswith(app_server.url) and info["threedmolUrl"].endswith("/3Dmol-min.js")
     assert any(u.startswith(app_server.url) and u.endswith("/3Dmol-min.js") for u in requests)
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors
 
     # Four viewers on one WebGL canvas, with the molecule and arrows drawn.
     assert info["panels"] == "4" and info["frames"] == "1"
@@ -114,5 +115,6 @@ def test_rotation_lab_in_chromium(app_server, page):
     assert dataset(frame)["frame"] == paused
     (ARTIFACTS / "rotate-spin-viewers.png").write_bytes(stage.screenshot())
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors
     exceptions = page.locator("[data-testid='stException']")
     assert exceptions.count() == 0

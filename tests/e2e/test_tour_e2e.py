@@ -96,3 +96,4 @@ def test_keyboard_steps_fullscreen_and_exports(app_server, page):
     assert got == [canvas_w - canvas_w % 2, canvas_h - canvas_h % 2]
     assert frame.locator("button[data-export='webm']").count() == 1
     assert page.external_requests == [], page.external_requests
+    assert page.page_errors == [], page.page_errors

@@ -198,7 +198,10 @@
     const period = Math.max(scene.seconds_per_turn, 0.5) * 1000;
     state.t0 = performance.now() - (startFrame / n) * period;
     function tick(now) {
-      const k = Math.floor((((now - state.t0) % period) / period) * n) % n;
+      // A frame's timestamp can be a little earlier than the performance.now() that set t0: clamp
+      // it, or the first tick asks for frame −1.
+      const elapsed = Math.max(now - state.t0, 0);
+      const k = Math.floor(((elapsed % period) / period) * n) % n;
       if (k !== state.frame) {
         drawFrame(k);
         renderAll();
