@@ -7,7 +7,7 @@ import streamlit as st
 
 from equiv.runs import Run, RunStore
 from equiv.training import TRAINING_KINDS
-from equiv.views.learning_curves import learning_curves, slope_rows
+from equiv.views.learning_curves import learning_curves, slope_table
 from equiv.views.run_tables import dataset_label, format_metric
 from equiv.views.text import escape_markdown
 from equiv.views.training_figures import learning_curve_figure
@@ -79,7 +79,7 @@ def learning_curve_section(store: RunStore, group_id: str, key: str) -> None:
     data = {c.dataset for c in curves}
     st.plotly_chart(learning_curve_figure(curves, title=f"Test force error against training-set size ({', '.join(sorted(data))})"),
                     width="stretch", key=f"{key}_figure")
-    st.dataframe(slope_rows(curves), hide_index=True, width="stretch", key=f"{key}_slopes")
+    st.dataframe(slope_table(curves), hide_index=True, width="stretch", key=f"{key}_slopes")
     st.caption("Slope: a least-squares fit of log₁₀(force MAE) against log₁₀(training-set size) per seed (within a "
                "seed the training sets are nested and share validation and test sets, so seeds, not points, are the "
                "independent repeats); the mean ± sd over seeds with a 95 % Student-t interval, and Δslope against "

@@ -20,7 +20,7 @@ from equiv.views.figure_export import plot_config
 from equiv.views.gvp_layer import gvp_demo, gvp_figure
 from equiv.views.irreps_figures import cg_heatmaps, matrix_heatmap
 from equiv.views.irreps_tables import nequip_path_grid, nequip_paths, part_components_table, selection_rule_table
-from equiv.views.learning_curves import learning_curves, slope_rows
+from equiv.views.learning_curves import learning_curves, slope_table
 from equiv.views.playground import PlaygroundSettings
 from equiv.views.rotation_models import model_sources
 from equiv.views.rotation_settings import RotationSettings
@@ -136,7 +136,7 @@ def learning_curve(step: TourStep) -> None:
     curves = learning_curves([r for r in runs if groups and r.group_id == groups[0]]) if groups else []
     if curves:
         chart(learning_curve_figure(curves, title=f"Your sweep {escape_markdown(groups[0])}"), "tour_curves", "learning-curve")
-        st.dataframe(slope_rows(curves), hide_index=True, width="stretch")
+        st.dataframe(slope_table(curves), hide_index=True, width="stretch")
     else:
         chart(recorded_sweep_figure(), "tour_curves", "learning-curve")
         st.caption("No sweep in this machine's run store yet, so this is the one recorded in the README "

@@ -3,15 +3,15 @@ browser, with its wall time and fitted slopes.
 
 Starts a real ``streamlit run app.py`` on a fresh data home, opens the training lab's sweep tab in
 headless Chromium, queues the grid there (the tab's defaults: mlp, nequip-l0, nequip-l1; sizes 25,
-50, 100, 200; two seeds; 2 layers × 8 channels; 25 validation structures) on rMD17 ethanol with a
-budget of ``--epochs`` per run, waits for every run, then prints the wall time (first run queued to
-last run finished) and the learning-curve slopes, and saves screenshots of the live sweep view and
-of the runs page.
+50, 100, 200; two seeds; 2 layers × 8 channels; 25 validation structures; the same optimizer steps
+for every run, 1,000 by default) on the generated xTB ethanol data (the lab's default) or rMD17, waits for every run, then
+prints the wall time (first run queued to last run finished) and the learning-curve slopes, and saves
+screenshots of the live sweep view and of the runs page.
 
-    .venv/bin/python bench/sweep_demo.py [--epochs 40] [--data xtb|rmd17] [--home DIR] [--concurrency 1]
+    .venv/bin/python bench/sweep_demo.py [--steps 1000] [--data xtb|rmd17] [--home DIR] [--concurrency 1]
 
 rMD17 is read from $EQUIV_RMD17_DIR (default ../shared/data/rmd17); with ``--data xtb`` the script
-first generates the default ethanol data set (2,000 frames, about a minute).
+first generates the default ethanol data set (`make data`: 1,200 frames, under a minute).
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from equiv.jobs.queues import set_max_running  # noqa: E402
+from equiv.jobs.requests import DEFAULT_SWEEP_STEPS  # noqa: E402
 from equiv.runs import RunStore  # noqa: E402
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM_ARGS, StreamlitServer, chromium_path  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--data", choices=["rmd17", "xtb"], default="rmd17")
+    parser.add_argument("--steps", type=int, default=DEFAULT_SWEEP_STEPS,
+                        help=f"optimizer steps per run (default: the lab's, {DEFAULT_SWEEP_STEPS})")
+    parser.add_argument("--data", choices=["rmd17", "xtb"], default="xtb", help="default: the lab's default (xtb)")
     parser.add_argument("--home", help="data home (default: a new temporary folder)")
     parser.add_argument("--concurrency", type=int, default=1, help="runs at a time on the CPU (default 1)")
     args = parser.parse_args()
@@ -44,7 +46,8 @@ def main() -> int:
     if args.data == "xtb":
         from equiv.cli import main as equiv
 
-        equiv(["data", "generate", "--molecule", "ethanol", "--if-missing", "--no-progress"])
+        equiv(["data", "generate", "--molecule", "ethanol", "--frames", "1200", "--temperature", "500", "--seed", "0",
+               "--trajectories", "4", "--if-missing", "--no-progress"])  # as `make data`
     store = RunStore()
     set_max_running("cpu", args.concurrency, store.path)
     server = StreamlitServer(home).start()
@@ -61,9 +64,9 @@ def main() -> int:
             if args.data == "rmd17":
                 sweep.get_by_text("rMD17 (PBE/def2-SVP)").click()
                 page.wait_for_timeout(1500)
-            for label, value in (("Epochs (0: no limit)", args.epochs), ("Time limit, s (0: none)", 0)):
-                box = sweep.get_by_label(label, exact=True)
-                box.fill(str(value))
+            if args.steps != DEFAULT_SWEEP_STEPS:  # else the tab's default budget, as a user gets it
+                box = sweep.get_by_label("Steps (0: no limit)", exact=True)
+                box.fill(str(args.steps))
                 box.press("Enter")
                 page.wait_for_timeout(1500)
             sweep.get_by_role("button", name="Queue the sweep").click()

@@ -20,6 +20,7 @@ from equiv.views.learning_curves import (
     learning_curves,
     near_zero,
     slope_rows,
+    slope_table,
     summarize_slopes,
 )
 from equiv.views.run_progress import eta_seconds, format_duration, run_progress, status_line
@@ -129,6 +130,8 @@ def test_slopes_are_fitted_per_seed_with_a_t_interval_and_paired_delta_against_l
     assert one.mean == -0.3 and one.sd is None and one.ci95 is None and "(1 seed)" in one.text()
     rows = slope_rows([l0, l1])
     assert rows[1]["Δslope vs nequip-l0"] == -0.1 and rows[1]["converged"] == "75%"
+    shown = slope_table([l0, l1]).to_html()  # what st.dataframe shows: no "None" for l0's missing Δslope
+    assert "None" not in shown and "–" in shown and "-0.100" in shown
 
 
 def test_points_at_the_zero_force_error_are_left_out_of_the_fit_and_drawn_hollow():

@@ -44,7 +44,7 @@ from equiv.runs import Run
 from equiv.training import TRAINING_KINDS
 
 __all__ = ["CurvePoint", "SlopeFit", "SlopeSummary", "LearningCurve", "CurveSample", "fit_loglog",
-           "summarize_slopes", "curves_from_samples", "learning_curves", "slope_rows", "NEAR_ZERO_FRACTION",
+           "summarize_slopes", "curves_from_samples", "learning_curves", "slope_rows", "slope_table", "NEAR_ZERO_FRACTION",
            "REFERENCE_MODEL", "near_zero"]
 
 #: A run within this fraction of the zero-force error has learned nothing: left out of the fits.
@@ -288,6 +288,14 @@ def learning_curves(runs: Iterable[Run], metric: str = "force_mae_mev_per_a") ->
                                                       zero, converged if isinstance(converged, bool) else None))
         levels.setdefault(key, str((run.dataset or {}).get("level_of_theory") or ""))
     return curves_from_samples(groups, levels, metric)
+
+
+def slope_table(curves: Sequence[LearningCurve]) -> "pandas.io.formats.style.Styler":
+    """:func:`slope_rows` for ``st.dataframe``: numbers to 3 decimals, missing values as "–" (not
+    "None": a model at the zero-force level has no slope)."""
+    import pandas as pd
+
+    return pd.DataFrame(slope_rows(curves)).style.format(na_rep="–", precision=3)
 
 
 def _interval(ci: tuple[float, float] | None) -> str | None:
