@@ -27,6 +27,7 @@ from equiv.data import (
     write_extxyz_dataset,
 )
 from equiv.errors import DataError, EquivError
+from equiv.data.rmd17 import RMD17_FOLDER_ENV
 from tests.conftest import RMD17_FULL, RMD17_SLICE
 
 
@@ -124,11 +125,11 @@ def test_missing_rmd17_files_say_where_and_how(tmp_path):
         load_splits("rmd17:aspirin", n_train=10, n_val=5, data_dir=tmp_path)
     text = str(exc.value)
     assert "rmd17_aspirin_train_01.npz" in text and str(tmp_path) in text
-    assert "equiv data download rmd17" in text and "EQUIV_RMD17_DIR" in text
+    assert "equiv data download rmd17" in text and RMD17_FOLDER_ENV in text
 
 
 def test_rmd17_dir_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("EQUIV_RMD17_DIR", str(tmp_path))
+    monkeypatch.setenv(RMD17_FOLDER_ENV, str(tmp_path))
     with pytest.raises(DataError, match=str(tmp_path)):
         load_dataset("rmd17:ethanol")
 

@@ -26,6 +26,7 @@ from equiv.jobs.requests import check_request, data_status, launch_request, queu
 from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
 from equiv.runs import RunStore
 from equiv.training import TrainConfig, create_train_run
+from equiv.data.rmd17 import RMD17_FOLDER_ENV
 from tests.conftest import REPO_ROOT, wait_for
 from tests.jobs_tools import background_store, finished_run, tiny_request, tiny_xtb  # noqa: F401  (fixture)
 
@@ -170,7 +171,7 @@ def test_cli_generation_is_recorded_as_a_foreground_run(capsys):
 # -- the form's checks ---------------------------------------------------------------------------
 
 def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
-    monkeypatch.delenv("EQUIV_RMD17_DIR", raising=False)
+    monkeypatch.delenv(RMD17_FOLDER_ENV, raising=False)
     pool = tiny_xtb(frames=40)  # 30 for training + validation, 10 test
     ok = check_request(tiny_request(n_train=25, n_val=5))
     assert ok.ok and ok.config.n_train == 25 and ok.config.data == "xtb:ethanol" and ok.data.pool_size == pool == 30
@@ -184,7 +185,7 @@ def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
     assert check_request(tiny_request(batch_size=20)).problems == [
         "The batch size (20) is larger than the training set (10 structures)."]
     rmd17 = check_request(tiny_request(data_kind="rmd17")).problems
-    assert len(rmd17) == 1 and "equiv data download rmd17" in rmd17[0] and "EQUIV_RMD17_DIR" in rmd17[0]
+    assert len(rmd17) == 1 and "equiv data download rmd17" in rmd17[0] and RMD17_FOLDER_ENV in rmd17[0]
     assert "rMD17 has no water" in check_request(tiny_request(data_kind="rmd17", molecule="water")).problems[0]
     missing = check_request(tiny_request(molecule="benzene")).problems
     assert len(missing) == 1 and missing[0].startswith("No generated data set for benzene yet")

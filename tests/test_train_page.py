@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from equiv.jobs.queues import set_max_running
+from equiv.data.rmd17 import RMD17_FOLDER_ENV
 from tests.apptest_tools import figure, open_page, shown
 from tests.conftest import wait_for
 from tests.jobs_tools import background_store, tiny_xtb  # noqa: F401  (fixture)
@@ -57,7 +58,7 @@ def test_a_link_fills_the_form_and_the_form_writes_the_link(background_store):
 
 
 def test_the_form_refuses_with_reasons(background_store, monkeypatch):
-    monkeypatch.delenv("EQUIV_RMD17_DIR", raising=False)
+    monkeypatch.delenv(RMD17_FOLDER_ENV, raising=False)
     tiny_xtb(frames=40)  # 30 structures for training and validation
     at = open_page(PAGE)
     assert not at.exception and "30 structures for training and validation" in " ".join(shown(at, "caption"))

@@ -30,7 +30,7 @@ __all__ = [
     "RMD17_LEVEL_OF_THEORY",
     "RMD17_CITATION",
     "RMD17_SPLITS",
-    "ENV_RMD17_DIR",
+    "RMD17_FOLDER_ENV",
     "rmd17_name",
     "rmd17_data_dir",
     "rmd17_split_path",
@@ -49,7 +49,7 @@ RMD17_CITATION = (
     "energies and forces, Mach. Learn.: Sci. Technol. 1, 045018 (2020), arXiv:2007.09593; data: figshare "
     "article 12672038 (CC0)"
 )
-ENV_RMD17_DIR = "EQUIV_RMD17_DIR"
+RMD17_FOLDER_ENV = "EQUIV_RMD17_DIR"
 _KEYS = ("nuclear_charges", "coords", "energies", "forces")
 
 
@@ -70,7 +70,7 @@ def rmd17_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     ``data_home()/rmd17``."""
     if data_dir:
         return Path(data_dir).expanduser()
-    env = os.environ.get(ENV_RMD17_DIR)
+    env = os.environ.get(RMD17_FOLDER_ENV)
     if env:
         return Path(env).expanduser()
     return data_home() / "rmd17"
@@ -91,7 +91,7 @@ def _missing_message(path: Path) -> str:
         f"`equiv data download rmd17{'' if where == data_home(create=False) / 'rmd17' else f' --data-dir {where}'}` "
         f"(about 1 GB from figshare article 12672038; it writes the split files there), or copy the "
         f"rmd17_<molecule>_<train|test>_<NN>.npz files into that folder, or point --data-dir or "
-        f"{ENV_RMD17_DIR} at a folder that has them"
+        f"{RMD17_FOLDER_ENV} at a folder that has them"
     )
 
 
