@@ -342,11 +342,13 @@ class Trainer:
         return min(1.0, max(parts))
 
     @staticmethod
-    def _recheck_threads(cpu_load: CpuLoad | None, threads: int) -> None:
+    def _recheck_threads(cpu_load: CpuLoad | None, state: "_LoopState") -> None:
+        """Follow the other processes' load (default CPU threads only)."""
         if cpu_load is not None:
             wanted = choose_threads(None, cpu_load.others_busy(min_interval_s=0.0))
-            if wanted != threads:
+            if wanted != state.threads:
                 torch.set_num_threads(wanted)
+            state.threads = torch.get_num_threads()
 
     def _checkpoint_metadata(self, dataset: dict[str, Any], normalization: dict, epoch: int | None,
                              val: dict | None, test: dict | None) -> dict[str, Any]:
@@ -363,9 +365,32 @@ class Trainer:
         }
 
     def _run(self, device: torch.device, threads: int, t0: float) -> TrainResult:
+        reset_peak_memory(device)
+        parts = self._setup(device)
+        state = self._start(parts, threads)
+        while not state.stopped:
+            self._epoch(parts, state)
+        train_seconds = time.perf_counter() - state.t_train
+        test = self._test(parts, state)
+        c, model = self.config, parts.model
+        return TrainResult(
+            config=c, test=test, best_val=state.best_val, best_epoch=state.best_epoch, epochs=state.epoch,
+            steps=state.steps, stopped=state.stopped, cancelled=state.cancelled, seconds=time.perf_counter() - t0,
+            train_seconds=train_seconds,
+            structures_per_s=state.structures / state.step_seconds if state.step_seconds > 0 else 0.0,
+            device=device.type, device_name=device_name(device), threads=state.threads,
+            peak_memory_mib=peak_memory_mib(device),
+            checkpoint=self.checkpoint_path if (self.checkpoint_path is not None and state.best_epoch is not None) else None,
+            dataset=parts.dataset, normalization=parts.normalization,
+            n_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            model_config=model.config.to_dict(), history=state.history,
+            convergence=check_convergence([(r.steps, r.val.get("force_mae_mev_per_a", math.nan)) for r in state.history]),
+        )
+
+    def _setup(self, device: torch.device) -> "_Parts":
+        """Data, model, EMA, optimizer and schedule of a run."""
         c = self.config
         dtype = getattr(torch, c.dtype)
-        reset_peak_memory(device)
         self._progress(0.0, "loading data")
         splits = self._load()
         dataset = splits.describe()  # the same for the hook, every checkpoint and the result
@@ -385,171 +410,249 @@ class Trainer:
         if c.ema_decay:
             shadow = model_from_config(model.kind, model.config, dtype=dtype, seed=None).to(device)
             ema = WeightEMA(model, c.ema_decay, shadow=shadow)
-        eval_model = ema.model if ema is not None else model
-        self.eval_model = eval_model
-        n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        self.eval_model = ema.model if ema is not None else model
         optimizer = torch.optim.Adam(model.parameters(), lr=c.lr, amsgrad=True, foreach=True)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=c.plateau_factor,
                                                                patience=c.plateau_patience)
-        generator = torch.Generator().manual_seed(c.seed)
-        n_train = train_frames.n_frames
-        steps_per_epoch = math.ceil(n_train / c.batch_size)
-        check_nan_every = 1 if device.type == "cpu" else 25
-        # Default CPU threads follow the other processes' load, re-checked after every epoch.
-        cpu_load = CpuLoad() if device.type == "cpu" and c.threads is None else None
-
-        history: list[EpochReport] = []
-        best_loss, best_epoch, best_val, best_state = math.inf, None, {}, None
-        epochs_since_best = 0
-        steps = structures = 0
-        val_interval, last_val_steps = c.validation_interval, 0
-        step_seconds = 0.0
-        stopped, cancelled = "", False
-        last_progress = -math.inf
-        t_train = time.perf_counter()
-        epoch = 0
-        resumed = None if self.resume_path is None else load_resume_state(self.resume_path, map_location=device)
-        if resumed is not None:  # carry on where a stopped process left off (equiv.training.resume)
-            resumed.restore(model=model, ema=ema, optimizer=optimizer, scheduler=scheduler, generator=generator)
-            epoch, steps, structures, step_seconds = resumed.epoch, resumed.steps, resumed.structures, resumed.step_seconds
-            best_loss, best_epoch, best_val, best_state = resumed.best_loss, resumed.best_epoch, resumed.best_val, resumed.best_state
-            epochs_since_best, t_train = resumed.epochs_since_best, t_train - resumed.train_seconds
-            history = [EpochReport(**r) for r in resumed.history]
-            stopped = "epochs" if c.epochs is not None and epoch >= c.epochs else ""
-        while not stopped:
-            epoch += 1
-            if c.lr_schedule == "cosine":
-                _set_lr(optimizer, self._cosine_lr(epoch - 1, time.perf_counter() - t_train, steps))
-            lr = optimizer.param_groups[0]["lr"]
-            order = torch.randperm(n_train, generator=generator).to(device)
-            acc = ErrorAccumulator()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            t_epoch_steps = 0.0
-            epoch_structures = 0
-            partial = False
-            model.train()
-            for k in range(steps_per_epoch):
-                t_step = time.perf_counter()
-                if c.lr_schedule == "cosine":
-                    _set_lr(optimizer, self._cosine_lr(epoch - 1 + k / steps_per_epoch, t_step - t_train, steps))
-                frames = order[k * c.batch_size:(k + 1) * c.batch_size]
-                batch = train_frames.batch(frames)
-                out = model(batch)
-                loss = _loss(out, batch.energy, batch.forces, self._inv_scale, c.energy_weight, c.force_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if ema is not None:
-                    ema.update()
-                acc.add(out["energy"], batch.energy, out["forces"], batch.forces)
-                loss_sum += loss.detach()
-                steps += 1
-                epoch_structures += batch.n_graphs
-                now = time.perf_counter()
-                t_epoch_steps += now - t_step
-                if steps % check_nan_every == 0 and not torch.isfinite(loss_sum):
-                    raise TrainingError(
-                        f"the loss became {'NaN' if torch.isnan(loss_sum) else 'infinite'} at epoch {epoch}, "
-                        f"step {k + 1} (learning rate {lr:g}); lower the learning rate (--lr)"
-                        + (f"; the best checkpoint so far (epoch {best_epoch}) is kept" if best_epoch else ""))
-                elapsed = now - t_train
-                if now - last_progress >= _PROGRESS_EVERY_S:
-                    last_progress = now
-                    frac = self._fraction(epoch - 1 + (k + 1) / steps_per_epoch, elapsed, steps)
-                    self._progress(frac, f"epoch {epoch}, step {k + 1}/{steps_per_epoch}")
-                if self.hooks.should_stop is not None and self.hooks.should_stop():
-                    stopped, cancelled = "cancelled", True
-                elif c.max_time_s is not None and elapsed >= c.max_time_s:
-                    stopped = "time limit"
-                elif c.max_steps is not None and steps >= c.max_steps:
-                    stopped = "step limit"
-                if stopped:
-                    partial = k + 1 < steps_per_epoch
-                    break
-            if not torch.isfinite(loss_sum):
-                raise TrainingError(f"the loss became NaN or infinite at epoch {epoch} (learning rate {lr:g}); "
-                                    "lower the learning rate (--lr)")
-            structures += epoch_structures
-            step_seconds += t_epoch_steps
-            if cancelled and best_epoch is not None:
-                break  # keep the best checkpoint; no more work
-            due = (bool(stopped) or steps - last_val_steps >= val_interval
-                   or (c.epochs is not None and epoch >= c.epochs))
-            if not due:
-                self._recheck_threads(cpu_load, threads)
-                threads = torch.get_num_threads() if cpu_load is not None else threads
-                continue
-            last_val_steps = steps
-            val, val_loss = self._evaluate(eval_model, val_batches)
-            if not math.isfinite(val_loss):
-                raise TrainingError(f"the validation error became NaN or infinite at epoch {epoch} "
-                                    f"(learning rate {lr:g}); lower the learning rate (--lr)")
-            if c.lr_schedule == "plateau":
-                scheduler.step(val_loss)
-            is_best = val_loss < best_loss
-            if is_best:
-                best_loss, best_epoch, best_val = val_loss, epoch, val
-                best_state = copy.deepcopy(eval_model.state_dict())
-                epochs_since_best = 0
-                if self.checkpoint_path is not None:
-                    save_checkpoint(eval_model, self.checkpoint_path,
-                                    self._checkpoint_metadata(dataset, normalization, epoch, val, None))
-                    if self.hooks.on_checkpoint is not None:
-                        self.hooks.on_checkpoint(self.checkpoint_path)
-            else:
-                epochs_since_best += 1
-            elapsed = time.perf_counter() - t_train
-            report = EpochReport(
-                epoch=epoch, seconds=elapsed, lr=lr, steps=steps, structures=structures, train=acc.result(), val=val,
-                val_loss=val_loss, best=is_best, partial=partial,
-                structures_per_s=epoch_structures / t_epoch_steps if t_epoch_steps > 0 else 0.0,
-                progress=self._fraction(epoch, elapsed, steps), peak_memory_mib=peak_memory_mib(device),
-                threads=threads)
-            history.append(report)
-            if self.hooks.on_epoch is not None:
-                self.hooks.on_epoch(report)
-            if self.resume_path is not None:
-                save_resume_state(self.resume_path, ResumeState.capture(
-                    model=model, ema=ema, optimizer=optimizer, scheduler=scheduler, generator=generator,
-                    history=history, epoch=epoch, steps=steps, structures=structures, step_seconds=step_seconds,
-                    train_seconds=time.perf_counter() - t_train, best_loss=best_loss, best_epoch=best_epoch,
-                    best_val=best_val, best_state=best_state, epochs_since_best=epochs_since_best))
-            new_lr = optimizer.param_groups[0]["lr"]
-            if stopped:
-                break
-            self._recheck_threads(cpu_load, threads)
-            threads = torch.get_num_threads() if cpu_load is not None else threads
-            if c.epochs is not None and epoch >= c.epochs:
-                stopped = "epochs"
-            elif c.lr_schedule == "plateau" and new_lr < c.min_lr:
-                stopped = f"learning rate below {c.min_lr:g}"
-            elif c.early_stop_patience is not None and epochs_since_best >= c.early_stop_patience:
-                stopped = f"no improvement for {epochs_since_best} epochs"
-        train_seconds = time.perf_counter() - t_train
-
-        test: dict[str, float] = {}
-        if best_state is not None:
-            eval_model.load_state_dict(best_state)
-        if not cancelled:
-            self._progress(1.0, "testing")
-            test_frames = FrameTensors(splits.test, graph_r_max, dtype, device)
-            test, _ = self._evaluate(eval_model, test_frames.batches(c.eval_batch_size))
-            # What predicting zero forces would score on the same test set (the "learned nothing" line).
-            test["force_mae_zero_mev_per_a"] = 1000 * float(np.abs(splits.test.forces).mean())
-            if self.checkpoint_path is not None and best_epoch is not None:
-                save_checkpoint(eval_model, self.checkpoint_path,
-                                self._checkpoint_metadata(dataset, normalization, best_epoch, best_val, test))
-        return TrainResult(
-            config=c, test=test, best_val=best_val, best_epoch=best_epoch, epochs=epoch, steps=steps,
-            stopped=stopped, cancelled=cancelled, seconds=time.perf_counter() - t0, train_seconds=train_seconds,
-            structures_per_s=structures / step_seconds if step_seconds > 0 else 0.0,
-            device=device.type, device_name=device_name(device), threads=threads,
-            peak_memory_mib=peak_memory_mib(device),
-            checkpoint=self.checkpoint_path if (self.checkpoint_path is not None and best_epoch is not None) else None,
-            dataset=dataset, normalization=normalization, n_parameters=n_parameters,
-            model_config=model.config.to_dict(), history=history,
-            convergence=check_convergence([(r.steps, r.val.get("force_mae_mev_per_a", math.nan)) for r in history]),
+        return _Parts(
+            splits=splits, dataset=dataset, graph_r_max=graph_r_max, dtype=dtype, device=device,
+            train_frames=train_frames, val_batches=val_batches, model=model, ema=ema, eval_model=self.eval_model,
+            normalization=normalization, optimizer=optimizer, scheduler=scheduler,
+            generator=torch.Generator().manual_seed(c.seed),
+            steps_per_epoch=math.ceil(train_frames.n_frames / c.batch_size),
+            check_nan_every=1 if device.type == "cpu" else 25,
+            # Default CPU threads follow the other processes' load, re-checked after every epoch.
+            cpu_load=CpuLoad() if device.type == "cpu" and c.threads is None else None,
         )
+
+    def _start(self, parts: "_Parts", threads: int) -> "_LoopState":
+        """The loop's state at the start: fresh, or where a stopped process left off (equiv.training.resume)."""
+        state = _LoopState(t_train=time.perf_counter(), threads=threads)
+        resumed = None if self.resume_path is None else load_resume_state(self.resume_path, map_location=parts.device)
+        if resumed is None:
+            return state
+        resumed.restore(model=parts.model, ema=parts.ema, optimizer=parts.optimizer, scheduler=parts.scheduler,
+                        generator=parts.generator)
+        state.epoch, state.steps, state.structures = resumed.epoch, resumed.steps, resumed.structures
+        state.step_seconds = resumed.step_seconds
+        state.best_loss, state.best_epoch, state.best_val = resumed.best_loss, resumed.best_epoch, resumed.best_val
+        state.best_state, state.epochs_since_best = resumed.best_state, resumed.epochs_since_best
+        state.t_train -= resumed.train_seconds
+        state.history = [EpochReport(**r) for r in resumed.history]
+        c = self.config
+        state.stopped = "epochs" if c.epochs is not None and state.epoch >= c.epochs else ""
+        return state
+
+    def _epoch(self, parts: "_Parts", state: "_LoopState") -> None:
+        """One epoch: its optimizer steps, then (when due) validation, the checkpoint and the stop rules."""
+        c = self.config
+        state.epoch += 1
+        run = self._train_steps(parts, state)
+        if not torch.isfinite(run.loss_sum):
+            raise TrainingError(f"the loss became NaN or infinite at epoch {state.epoch} (learning rate {run.lr:g}); "
+                                "lower the learning rate (--lr)")
+        state.structures += run.structures
+        state.step_seconds += run.seconds
+        if state.cancelled and state.best_epoch is not None:
+            return  # keep the best checkpoint; no more work
+        due = (bool(state.stopped) or state.steps - state.last_val_steps >= c.validation_interval
+               or (c.epochs is not None and state.epoch >= c.epochs))
+        if not due:
+            self._recheck_threads(parts.cpu_load, state)
+            return
+        state.last_val_steps = state.steps
+        self._validate(parts, state, run)
+        if state.stopped:
+            return
+        self._recheck_threads(parts.cpu_load, state)
+        state.stopped = self._stop_rule(parts, state)
+
+    def _train_steps(self, parts: "_Parts", state: "_LoopState") -> "_EpochSteps":
+        """The optimizer steps of one epoch (fewer when the budget ends or a cancel comes in it)."""
+        c, model, optimizer = self.config, parts.model, parts.optimizer
+        if c.lr_schedule == "cosine":
+            _set_lr(optimizer, self._cosine_lr(state.epoch - 1, time.perf_counter() - state.t_train, state.steps))
+        run = _EpochSteps(lr=optimizer.param_groups[0]["lr"], loss_sum=torch.zeros((), dtype=torch.float64, device=parts.device))
+        order = parts.shuffled_order()  # [n_train]
+        model.train()
+        for k in range(parts.steps_per_epoch):
+            t_step = time.perf_counter()
+            if c.lr_schedule == "cosine":
+                _set_lr(optimizer, self._cosine_lr(state.epoch - 1 + k / parts.steps_per_epoch, t_step - state.t_train,
+                                                   state.steps))
+            batch = parts.train_frames.batch(order[k * c.batch_size:(k + 1) * c.batch_size])
+            out = model(batch)
+            loss = _loss(out, batch.energy, batch.forces, self._inv_scale, c.energy_weight, c.force_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if parts.ema is not None:
+                parts.ema.update()
+            run.acc.add(out["energy"], batch.energy, out["forces"], batch.forces)
+            run.loss_sum += loss.detach()
+            state.steps += 1
+            run.structures += batch.n_graphs
+            now = time.perf_counter()
+            run.seconds += now - t_step
+            if state.steps % parts.check_nan_every == 0 and not torch.isfinite(run.loss_sum):
+                raise TrainingError(
+                    f"the loss became {'NaN' if torch.isnan(run.loss_sum) else 'infinite'} at epoch {state.epoch}, "
+                    f"step {k + 1} (learning rate {run.lr:g}); lower the learning rate (--lr)"
+                    + (f"; the best checkpoint so far (epoch {state.best_epoch}) is kept" if state.best_epoch else ""))
+            self._step_progress(parts, state, k, now)
+            state.stopped = self._budget_rule(state, now - state.t_train)
+            if state.stopped:
+                state.cancelled = state.stopped == "cancelled"
+                run.partial = k + 1 < parts.steps_per_epoch
+                break
+        return run
+
+    def _step_progress(self, parts: "_Parts", state: "_LoopState", k: int, now: float) -> None:
+        if now - state.last_progress >= _PROGRESS_EVERY_S:
+            state.last_progress = now
+            frac = self._fraction(state.epoch - 1 + (k + 1) / parts.steps_per_epoch, now - state.t_train, state.steps)
+            self._progress(frac, f"epoch {state.epoch}, step {k + 1}/{parts.steps_per_epoch}")
+
+    def _budget_rule(self, state: "_LoopState", elapsed: float) -> str:
+        """Why to stop after this step ("" to go on): a cancel, the time or the step budget."""
+        c = self.config
+        if self.hooks.should_stop is not None and self.hooks.should_stop():
+            return "cancelled"
+        if c.max_time_s is not None and elapsed >= c.max_time_s:
+            return "time limit"
+        if c.max_steps is not None and state.steps >= c.max_steps:
+            return "step limit"
+        return ""
+
+    def _stop_rule(self, parts: "_Parts", state: "_LoopState") -> str:
+        """Why to stop after a validation ("" to go on): the epochs, the learning-rate floor, early stopping."""
+        c = self.config
+        if c.epochs is not None and state.epoch >= c.epochs:
+            return "epochs"
+        if c.lr_schedule == "plateau" and parts.optimizer.param_groups[0]["lr"] < c.min_lr:
+            return f"learning rate below {c.min_lr:g}"
+        if c.early_stop_patience is not None and state.epochs_since_best >= c.early_stop_patience:
+            return f"no improvement for {state.epochs_since_best} epochs"
+        return ""
+
+    def _validate(self, parts: "_Parts", state: "_LoopState", run: "_EpochSteps") -> None:
+        """Validate the EMA weights, keep and checkpoint the best, report the epoch, save the resume state."""
+        c = self.config
+        val, val_loss = self._evaluate(parts.eval_model, parts.val_batches)
+        if not math.isfinite(val_loss):
+            raise TrainingError(f"the validation error became NaN or infinite at epoch {state.epoch} "
+                                f"(learning rate {run.lr:g}); lower the learning rate (--lr)")
+        if c.lr_schedule == "plateau":
+            parts.scheduler.step(val_loss)
+        is_best = val_loss < state.best_loss
+        if is_best:
+            state.best_loss, state.best_epoch, state.best_val = val_loss, state.epoch, val
+            state.best_state = copy.deepcopy(parts.eval_model.state_dict())
+            state.epochs_since_best = 0
+            if self.checkpoint_path is not None:
+                save_checkpoint(parts.eval_model, self.checkpoint_path,
+                                self._checkpoint_metadata(parts.dataset, parts.normalization, state.epoch, val, None))
+                if self.hooks.on_checkpoint is not None:
+                    self.hooks.on_checkpoint(self.checkpoint_path)
+        else:
+            state.epochs_since_best += 1
+        elapsed = time.perf_counter() - state.t_train
+        report = EpochReport(
+            epoch=state.epoch, seconds=elapsed, lr=run.lr, steps=state.steps, structures=state.structures,
+            train=run.acc.result(), val=val, val_loss=val_loss, best=is_best, partial=run.partial,
+            structures_per_s=run.structures / run.seconds if run.seconds > 0 else 0.0,
+            progress=self._fraction(state.epoch, elapsed, state.steps), peak_memory_mib=peak_memory_mib(parts.device),
+            threads=state.threads)
+        state.history.append(report)
+        if self.hooks.on_epoch is not None:
+            self.hooks.on_epoch(report)
+        if self.resume_path is not None:
+            save_resume_state(self.resume_path, ResumeState.capture(
+                model=parts.model, ema=parts.ema, optimizer=parts.optimizer, scheduler=parts.scheduler,
+                generator=parts.generator, history=state.history, epoch=state.epoch, steps=state.steps,
+                structures=state.structures, step_seconds=state.step_seconds,
+                train_seconds=time.perf_counter() - state.t_train, best_loss=state.best_loss,
+                best_epoch=state.best_epoch, best_val=state.best_val, best_state=state.best_state,
+                epochs_since_best=state.epochs_since_best))
+
+    def _test(self, parts: "_Parts", state: "_LoopState") -> dict[str, float]:
+        """Test errors of the best weights (none after a cancel) and the zero-force baseline."""
+        c = self.config
+        if state.best_state is not None:
+            parts.eval_model.load_state_dict(state.best_state)
+        if state.cancelled:
+            return {}
+        self._progress(1.0, "testing")
+        test_frames = FrameTensors(parts.splits.test, parts.graph_r_max, parts.dtype, parts.device)
+        test, _ = self._evaluate(parts.eval_model, test_frames.batches(c.eval_batch_size))
+        # What predicting zero forces would score on the same test set (the "learned nothing" line).
+        test["force_mae_zero_mev_per_a"] = 1000 * float(np.abs(parts.splits.test.forces).mean())
+        if self.checkpoint_path is not None and state.best_epoch is not None:
+            save_checkpoint(parts.eval_model, self.checkpoint_path,
+                            self._checkpoint_metadata(parts.dataset, parts.normalization, state.best_epoch,
+                                                      state.best_val, test))
+        return test
+
+
+@dataclass
+class _Parts:
+    """What :meth:`Trainer._setup` builds for a run (fixed while it trains)."""
+
+    splits: Splits
+    dataset: dict[str, Any]
+    graph_r_max: float | None
+    dtype: torch.dtype
+    device: torch.device
+    train_frames: FrameTensors
+    val_batches: list
+    model: EnergyModel
+    ema: WeightEMA | None
+    eval_model: EnergyModel  # the EMA's weights when there is an EMA: validation, test and checkpoints use it
+    normalization: dict[str, Any]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    generator: torch.Generator
+    steps_per_epoch: int
+    check_nan_every: int
+    cpu_load: CpuLoad | None
+
+    def shuffled_order(self) -> torch.Tensor:
+        """The next epoch's frame order, from the run's seeded generator (``[n_train]``)."""
+        return torch.randperm(self.train_frames.n_frames, generator=self.generator).to(self.device)
+
+
+@dataclass
+class _LoopState:
+    """What changes while a run trains (and what a resume restores)."""
+
+    t_train: float
+    threads: int
+    epoch: int = 0
+    steps: int = 0
+    structures: int = 0
+    step_seconds: float = 0.0
+    history: list[EpochReport] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int | None = None
+    best_val: dict[str, float] = field(default_factory=dict)
+    best_state: dict[str, Any] | None = None
+    epochs_since_best: int = 0
+    last_val_steps: int = 0
+    last_progress: float = -math.inf
+    stopped: str = ""
+    cancelled: bool = False
+
+
+@dataclass
+class _EpochSteps:
+    """The optimizer steps of one epoch: learning rate at its start, training errors, loss sum, time."""
+
+    lr: float
+    loss_sum: torch.Tensor  # [] float64
+    acc: ErrorAccumulator = field(default_factory=ErrorAccumulator)
+    seconds: float = 0.0
+    structures: int = 0
+    partial: bool = False
 
 
 def train(config: TrainConfig, hooks: TrainHooks | None = None, **kwargs: Any) -> TrainResult:
