@@ -160,7 +160,9 @@ def learning_curve_figure(curves: Sequence[LearningCurve], title: str | None = N
                                  name=f"zero forces: {zero:.0f} meV/Å (learned nothing)",
                                  line={"color": "#9aa0a6", "dash": "dot", "width": 1.5}, hoverinfo="skip"))
         ys.append(zero)
-    fig.update_xaxes(**log_axis(xs), title_text="training-set size (structures)")
+    sizes = sorted({int(x) for x in xs})  # ticks at the sizes trained on (25 and 400 are not 1-2-5 ticks)
+    x_axis = {"type": "log", "tickvals": sizes, "ticktext": [str(n) for n in sizes]} if len(sizes) > 1 else log_axis(xs)
+    fig.update_xaxes(**x_axis, title_text="training-set size (structures)")
     fig.update_yaxes(**log_axis(ys), title_text="test force MAE (meV/Å)")
     fig.update_layout(title=title, height=440, margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
                       legend={"orientation": "v"})
