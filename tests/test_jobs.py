@@ -264,6 +264,31 @@ def test_sweep_grid_order_idempotence_and_refusal():
     assert len(store.list_runs()) == 8  # nothing of the refused sweep was queued
 
 
+def test_a_sweep_beyond_the_quota_queues_nothing_and_a_requeue_needs_no_room(monkeypatch):
+    from equiv.runs import QuotaError, run_owner
+
+    tiny_xtb(frames=40)
+    plan = plan_sweep(["mlp", "nequip-l0"], [5, 10], 1, tiny_request())  # 4 members
+    monkeypatch.setenv("EQUIV_MAX_ACTIVE_RUNS_PER_SESSION", "3")
+    store = RunStore()  # reads the quotas
+    with run_owner("session-a"):
+        with pytest.raises(QuotaError, match="this session already has 0 queued or running runs and 4 more would "
+                                             "exceed the limit per session"):
+            queue_sweep(plan, store, group_id="sweep-q", launch=False)
+        assert store.list_runs() == []  # not half a sweep
+        monkeypatch.setenv("EQUIV_MAX_ACTIVE_RUNS_PER_SESSION", "4")
+        store = RunStore()
+        runs = queue_sweep(plan, store, group_id="sweep-q", launch=False)[1]
+        assert len(runs) == 4
+        # the same sweep again (a double click, a resumed sweep) adds nothing, so needs no room
+        assert [r.id for r in queue_sweep(plan, store, group_id="sweep-q", launch=False)[1]] == [r.id for r in runs]
+    monkeypatch.setenv("EQUIV_MAX_ACTIVE_RUNS", "5")
+    store = RunStore()
+    with pytest.raises(QuotaError, match="the server already has 4 queued or running runs and 4 more would exceed"):
+        queue_sweep(plan, store, group_id="sweep-other", launch=False)
+    assert len(store.list_runs()) == 4
+
+
 @pytest.mark.slow
 def test_equiv_sweep_waits_and_reports_slopes(background_store, capsys):
     import json

@@ -118,13 +118,16 @@ class SweepMember(NamedTuple):
 
 def checked_members(plan: SweepPlan, store: RunStore, group_id: str,
                     **labels: str) -> list[SweepMember]:
-    """Check every member (nothing is queued when one is refused: raises :class:`EquivError` with
-    the problems) and label them with the sweep (and ``labels``), in queue order."""
+    """Check every member and that all of them fit in the run store's quotas (nothing is queued when
+    one is refused: raises :class:`EquivError` with the problems, or
+    :class:`~equiv.runs.QuotaError`) and label them with the sweep (and ``labels``), in queue order."""
     checks, problems = check_sweep(plan, store)
     if problems:
         raise EquivError("the sweep was not queued: " + " ".join(problems))
-    return [SweepMember(c.config.replace(labels={**c.config.labels, "sweep": group_id, **labels}),
-                        f"{group_id}/{c.request.model}/n{c.request.n_train}/s{c.request.seed}") for c in checks]
+    members = [SweepMember(c.config.replace(labels={**c.config.labels, "sweep": group_id, **labels}),
+                           f"{group_id}/{c.request.model}/n{c.request.n_train}/s{c.request.seed}") for c in checks]
+    store.check_room([m.idempotency_key for m in members])
+    return members
 
 
 def queue_sweep(plan: SweepPlan, store: RunStore | None = None, group_id: str | None = None, *,

@@ -54,7 +54,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from equiv.errors import EquivError, RunError
 from equiv.paths import data_home
@@ -378,20 +378,33 @@ class RunStore:
             )
             return self._row(conn, cur.lastrowid)
 
-    def _check_quota(self, conn: sqlite3.Connection, owner: str | None) -> None:
+    def check_room(self, idempotency_keys: Sequence[str], owner: str | None = None) -> None:
+        """Raise :class:`QuotaError` unless the runs of these keys that do not exist yet all fit in
+        the quotas (``owner``: default the one set by :func:`run_owner`): a sweep is queued whole
+        or not at all, never half."""
+        with self._write() as conn:
+            placeholders = ",".join("?" * len(idempotency_keys))
+            known = conn.execute(f"SELECT COUNT(*) FROM runs WHERE idempotency_key IN ({placeholders})",
+                                 tuple(idempotency_keys)).fetchone()[0] if idempotency_keys else 0
+            adding = len(set(idempotency_keys)) - known
+            if adding > 0:
+                self._check_quota(conn, owner if owner is not None else _OWNER.get(), adding)
+
+    def _check_quota(self, conn: sqlite3.Connection, owner: str | None, adding: int = 1) -> None:
         limits = self.limits
         active = conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
-        if active >= limits.max_active_runs:
-            raise QuotaError(f"the server already has {active} queued or running runs, its limit "
+        more = f" and {adding} more would exceed" if adding > 1 else ""
+        if active + adding > limits.max_active_runs:
+            raise QuotaError(f"the server already has {active} queued or running runs{more or ','} its limit "
                              f"(max_active_runs = {limits.max_active_runs}); wait for some to end, or cancel one")
         if owner is None:
             return
         mine = conn.execute("SELECT COUNT(*) FROM runs WHERE owner = ? AND status IN ('queued', 'running')",
                             (owner,)).fetchone()[0]
-        if mine >= limits.max_active_runs_per_session:
-            raise QuotaError(f"this session already has {mine} queued or running runs, the limit per session "
-                             f"(max_active_runs_per_session = {limits.max_active_runs_per_session}); wait for one "
-                             "to end, or cancel one")
+        if mine + adding > limits.max_active_runs_per_session:
+            raise QuotaError(f"this session already has {mine} queued or running runs{more or ','} the limit per "
+                             f"session (max_active_runs_per_session = {limits.max_active_runs_per_session}); wait "
+                             "for one to end, or cancel one")
 
     def active_counts(self, owner: str | None = None) -> tuple[int, int]:
         """(queued or running runs on the server, those of ``owner``) as the quotas count them."""
