@@ -367,9 +367,11 @@ with plot_col:
                                          current_angle=settings.angle if mode == "axis" else None),
                         width="stretch", key="rot_reference_plot")
         st.caption("The same turn against GFN2-xTB (whose forces turn exactly with the molecule): force MAE per "
-                   "component. The MLP trained on aligned frames is good only in its training orientation (0°) "
-                   "and climbs towards the zero-force line as the molecule turns; augmentation flattens the "
-                   "curve at a higher level; equivariant models are flat.")
+                   "component, log scale. The MLP trained on aligned frames is good only in its training "
+                   "orientation (0°, where the library geometry and the snapshots sit); turned, it climbs past "
+                   "the zero-force line, because it extrapolates rather than knowing it does not know. "
+                   "Augmentation keeps the curve level, at a higher error (it costs data); equivariant models "
+                   "stay level by construction (the per-component MAE moves a little with the orientation).")
 with glyph_col:
     nequip = next((p for p in panels if p.id in ("nequip", "nequip-so3") and p.id in result.comparisons), None)
     if nequip is None:
