@@ -47,7 +47,8 @@ def _run_id(text: str) -> int | None:
     except EquivError:
         return None
 
-FAMILIES = {"nequip": "NequIP", "gvp": "GVP-GNN", "mlp": "MLP (not equivariant)"}
+FAMILIES = {"nequip": "NequIP", "gvp": "GVP-GNN", "mlp": "MLP (trained aligned; not equivariant)",
+            "mlp-aug": "MLP (rotation-augmented; not equivariant)"}
 UNTRAINED = ["nequip", "gvp", "mlp"]
 state = st.session_state
 try:

@@ -11,13 +11,22 @@ import numpy as np
 import streamlit as st
 
 from equiv.errors import EquivError
-from equiv.molecules import LIBRARY, SUPPORTED_SUFFIXES, Molecule, load_molecule, molecule_from_smiles, read_molecule_bytes
+from equiv.molecules import (
+    LIBRARY,
+    SUPPORTED_SUFFIXES,
+    Molecule,
+    load_molecule,
+    load_snapshot,
+    molecule_from_smiles,
+    read_molecule_bytes,
+)
 from equiv.parsing import parse_run_ids
-from equiv.views.rotation_figures import error_figure, glyph_figure, glyph_irreps
+from equiv.views.rotation_figures import error_figure, glyph_figure, glyph_irreps, reference_figure
 from equiv.views.rotation_lab import MAX_MODEL_ATOMS
-from equiv.views.rotation_models import ModelSource, model_sources, run_source
+from equiv.views.rotation_models import MISSING_PRETRAINED, ModelSource, model_sources, run_source
 from equiv.views.rotation_settings import (
     AXIS_PRESETS,
+    GEOMETRIES,
     PANEL_TITLES,
     PANELS,
     RotationSettings,
@@ -27,7 +36,17 @@ from equiv.views.rotation_settings import (
     random_settings,
     to_query,
 )
-from equiv.views.rotation_view import Panel, TurnResult, prepare_panel, rotate, table_rows, turn, turn_panel, turn_scene
+from equiv.views.rotation_view import (
+    REFERENCE_COLUMNS,
+    Panel,
+    TurnResult,
+    prepare_panel,
+    rotate,
+    table_rows,
+    turn,
+    turn_panel,
+    turn_scene,
+)
 from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, scene_key
 from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
@@ -81,6 +100,8 @@ def widget_values(s: RotationSettings) -> dict:
         "rot_spin": s.spin,
         "rot_vectors": s.vectors,
         "rot_models": list(s.models),
+        "rot_geometry": s.geometry,
+        "rot_common_scale": s.scale == "common",
     }
 
 
@@ -147,8 +168,13 @@ with mol_col:
                            on_change=on_source_change)
 with input_col:
     if source_kind == "library":
-        st.selectbox("Library molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key="rot_library",
-                     on_change=on_library_change)
+        lib_col, geo_col = st.columns([1, 1])
+        lib_col.selectbox("Library molecule", list(LIBRARY), format_func=lambda k: LIBRARY[k].title, key="rot_library",
+                          on_change=on_library_change)
+        geo_col.radio("Geometry", GEOMETRIES, key="rot_geometry", horizontal=True,
+                      format_func={"snapshot": "500 K snapshot", "library": "relaxed (library)"}.get,
+                      help="A thermal snapshot (one frame of a 500 K GFN2-xTB MD, shipped with the app) has forces "
+                           "of about 1 eV/Å; the relaxed library geometry sits near a minimum, where forces are tiny.")
     elif source_kind == "file":
         upload = st.file_uploader("Molecule file (first structure is used)", type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
                                   key="rot_upload")
@@ -179,10 +205,19 @@ with input_col:
             st.error(escape_markdown(f"{state.rot_smiles_error}. The page keeps showing the previous molecule."))
 
 current = state.rot_current
+geometry = state.get("rot_geometry", state.rot_settings.geometry)
 if current["kind"] == "library":
-    molecule = load_molecule(current["key"])
     library_key: str | None = current["key"]
-    shown_as = f"{LIBRARY[library_key].title} (library)"
+    snapshot = load_snapshot(library_key) if geometry == "snapshot" else None
+    if snapshot is not None:
+        molecule = snapshot
+        shown_as = f"{LIBRARY[library_key].title}, a 500 K GFN2-xTB snapshot in the library orientation"
+    else:
+        molecule = load_molecule(library_key)
+        shown_as = f"{LIBRARY[library_key].title} (relaxed library geometry)"
+        if geometry == "snapshot":
+            st.info(f"No snapshot is shipped for {LIBRARY[library_key].title}: showing the library geometry "
+                    "(scripts/make_snapshots.py makes one).")
 else:
     molecule = current["molecule"]
     library_key = None
@@ -226,6 +261,9 @@ with st.container(border=True):
                             help=REFLECT_HELP)
         spin = st.toggle("Spin (a full turn, played in the browser)", key="rot_spin")
         overlay = st.toggle("Overlay R·f(x)", key="rot_overlay")
+        common_scale = st.toggle("One arrow scale for all panels", key="rot_common_scale",
+                                 help="Off: each panel's longest arrow has the same length. On: one scale for "
+                                      "every panel, so arrow lengths compare across panels.")
         vectors = st.radio("Arrows", ["forces", "atom_vectors"], key="rot_vectors", horizontal=True,
                            format_func={"forces": "forces", "atom_vectors": "atom vectors"}.get)
     shown = st.multiselect("Panels", PANELS, key="rot_models", format_func=PANEL_TITLES.get)
@@ -236,7 +274,7 @@ if not shown:
 settings = RotationSettings(
     molecule=library_key or state.rot_library, mode=mode, axis=tuple(float(v) for v in axis), angle=float(angle),
     euler=tuple(float(v) for v in euler), reflect=reflect, overlay=overlay, spin=spin, vectors=vectors,
-    models=tuple(p for p in PANELS if p in shown),
+    models=tuple(p for p in PANELS if p in shown), geometry=geometry, scale="common" if common_scale else "panel",
 )
 state.rot_settings = settings
 
@@ -263,7 +301,13 @@ if library_key is None:
     st.info("No trained model fits an uploaded molecule, so these are **untrained models** (random weights), "
             "which are exactly as equivariant: equivariance is built into the architecture, not learned. "
             "Their forces are not physical.")
-elif shown_sources and not any(s.trained for s in shown_sources):
+else:
+    for slot in ("mlp", "mlp-aug"):
+        src = sources.get(slot)
+        if slot in settings.models and src is not None and MISSING_PRETRAINED[slot] in src.label:
+            st.info(escape_markdown(f"{PANEL_TITLES[slot]}: {MISSING_PRETRAINED[slot]}, so this panel shows an "
+                                    "untrained MLP (random weights)."))
+if library_key is not None and shown_sources and not any(s.trained for s in shown_sources):
     st.info("These are **untrained models** (random weights): no trained checkpoint exists yet for this molecule "
             "(the training lab makes them). Untrained models are exactly as equivariant as trained ones: "
             "equivariance is built into the architecture, not learned. Their forces are not physical.")
@@ -296,10 +340,15 @@ st.dataframe(table_rows(panels, result.comparisons), hide_index=True, width="str
                  "ΔE / meV": st.column_config.NumberColumn(format="%.3g"),
                  "force error": st.column_config.NumberColumn(format="%.1e"),
                  "atom-vector error": st.column_config.NumberColumn(format="%.1e"),
+                 REFERENCE_COLUMNS[0]: st.column_config.NumberColumn(format="%.0f"),
+                 REFERENCE_COLUMNS[1]: st.column_config.NumberColumn(format="%.2f"),
              }, key="rot_table")
 st.caption("Errors are ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ over all atoms; ΔE = E(g·x) − E(x). The models run in float64, "
            "so an equivariant model shows rounding, about 1e-13 (about 1e-7 for checkpoints saved in float32), "
-           f"never zero; below {EQUIVARIANT_TOLERANCE:.0e} counts as equivariant.")
+           f"never zero; below {EQUIVARIANT_TOLERANCE:.0e} counts as equivariant."
+           + (" With the reference shown: each model's force MAE against GFN2-xTB for the turned molecule "
+              "(meV/Å, per component) and the mean cosine between its forces and the reference's (1: same "
+              "directions)." if "xtb" in result.comparisons else ""))
 
 # Figures ------------------------------------------------------------------------------------------------
 plot_col, glyph_col = st.columns(2)
@@ -312,6 +361,17 @@ with plot_col:
                     width="stretch", key="rot_error_plot")
     st.caption("Each point turns the molecule about the axis (then mirrors it when Reflect is on) and compares "
                "f(g·x) with g·f(x). Equivariant models stay at rounding level; the MLP does not.")
+    reference = next((p for p in panels if p.id == "xtb" and p.active), None)
+    if reference is not None and curve.comparisons:
+        st.plotly_chart(reference_figure(curve, reference.base.forces, axis_label(settings.axis),
+                                         current_angle=settings.angle if mode == "axis" else None),
+                        width="stretch", key="rot_reference_plot")
+        st.caption("The same turn against GFN2-xTB (whose forces turn exactly with the molecule): force MAE per "
+                   "component, log scale. The MLP trained on aligned frames is good only in its training "
+                   "orientation (0°, where the library geometry and the snapshots sit); turned, it climbs past "
+                   "the zero-force line, because it extrapolates rather than knowing it does not know. "
+                   "Augmentation keeps the curve level, at a higher error (it costs data); equivariant models "
+                   "stay level by construction (the per-component MAE moves a little with the orientation).")
 with glyph_col:
     nequip = next((p for p in panels if p.id in ("nequip", "nequip-so3") and p.id in result.comparisons), None)
     if nequip is None:

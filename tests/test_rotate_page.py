@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from equiv.models.pretrained import pretrained_models
-from equiv.molecules import LIBRARY, load_molecule
+from equiv.molecules import LIBRARY, load_molecule, load_snapshot
+from equiv.views.rotation_view import REFERENCE_COLUMNS
 from tests.apptest_tools import component_args, open_page, texts
 
 PAGE = "app_pages/rotate.py"
@@ -46,11 +47,15 @@ def test_page_renders_for_every_library_molecule(key):
     assert [p["id"] for p in scene["panels"]] == ["gvp", "nequip", "mlp", "xtb"]
     got = verdicts(at)
     assert got["GVP-GNN"] == got["NequIP"] == "equivariant"
-    assert got["MLP (not equivariant)"] == "not equivariant"
+    assert got["MLP (trained aligned)"] == "not equivariant"
     assert got["Reference: GFN2-xTB"].startswith("reference")
     assert any(f"{mol.formula}, {mol.n_atoms} atoms" in c.replace("\\", "") for c in texts(at, "caption"))
     if not pretrained_models().get(key):
         assert any("untrained models" in i for i in texts(at, "info"))
+    if "mlp" not in pretrained_models().get(key, []):  # only some molecules have an aligned MLP: said so
+        assert any("no aligned MLP has been trained" in i for i in texts(at, "info"))
+    assert any("500 K GFN2-xTB snapshot" in c.replace("\\", "") for c in texts(at, "caption"))  # the default geometry
+    assert REFERENCE_COLUMNS[0] in at.dataframe[0].value.columns
     assert not at.error and not at.warning
 
 
@@ -177,7 +182,7 @@ def test_invalid_smiles_shows_a_message_and_keeps_the_molecule():
     assert sorted(scene["elements"]) == sorted(["C", "C", "O", "O"] + ["H"] * 4)
     assert "molecule" not in query(at)  # a SMILES molecule has no deep link
     assert any("No trained model fits" in i for i in texts(at, "info"))
-    assert verdicts(at)["GVP-GNN"] == "equivariant" and verdicts(at)["MLP (not equivariant)"] == "not equivariant"
+    assert verdicts(at)["GVP-GNN"] == "equivariant" and verdicts(at)["MLP (trained aligned)"] == "not equivariant"
 
     at.radio(key="rot_molecule_source").set_value("library").run()  # back to the library molecule
     assert viewer_scene(at)["elements"] == load_molecule("ethanol").symbols
@@ -203,3 +208,43 @@ def test_malformed_upload_shows_a_message_and_keeps_the_molecule():
     assert shown.replace("\\", "") == f"Showing file {name}: C2H6O, 9 atoms."
     assert "**mol**" not in shown and "[x](" not in shown  # escaped: the Markdown shows the literal name
     assert "<script>" not in json.dumps(viewer_scene(at))  # titles from files never reach the viewer
+
+
+def test_geometry_scale_and_mlp_choice_come_from_the_link_and_go_back_into_it():
+    at = open_rotate({"molecule": "ethanol", "geometry": "library", "scale": "common", "models": "mlp,mlp-aug,xtb",
+                      "angle": "90"})
+    assert at.radio(key="rot_geometry").value == "library" and at.toggle(key="rot_common_scale").value
+    assert at.multiselect(key="rot_models").value == ["mlp", "mlp-aug", "xtb"]
+    q = query(at)
+    assert (q["geometry"], q["scale"], q["models"]) == ("library", "common", "mlp,mlp-aug,xtb")
+    scene = viewer_scene(at)
+    assert [p["title"] for p in scene["panels"]] == ["MLP (trained aligned)", "MLP (rotation-augmented)",
+                                                     "Reference: GFN2-xTB"]
+    assert len({p["scale_text"] for p in scene["panels"]}) == 1  # one arrow scale
+    library = load_molecule("ethanol").centered().positions
+    assert np.allclose(viewer_scene(at)["frames"][0]["positions"], library @ _rz(90).T, atol=1e-4)
+
+    at.radio(key="rot_geometry").set_value("snapshot").run()
+    snapshot = load_snapshot("ethanol").centered().positions
+    assert np.allclose(viewer_scene(at)["frames"][0]["positions"], snapshot @ _rz(90).T, atol=1e-4)
+    assert "geometry" not in query(at)  # the default
+    at.toggle(key="rot_common_scale").set_value(False).run()
+    assert "scale" not in query(at)
+    assert len({p["scale_text"] for p in viewer_scene(at)["panels"]}) == 3
+    charts = {c.proto.id.rpartition("-")[2]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    reference = charts["rot_reference_plot"]
+    assert reference["layout"]["title"]["text"].startswith("Force error against GFN2-xTB")
+    assert [t["name"] for t in reference["data"]] == ["MLP (trained aligned)", "MLP (rotation-augmented)", "zero forces"]
+    assert not at.error and not at.exception
+
+
+def test_bad_geometry_and_scale_links_fall_back():
+    at = open_rotate({"molecule": "water", "geometry": "minimum", "scale": "big"})
+    warnings = " ".join(texts(at, "warning")).replace("\\", "")
+    assert "geometry=minimum: geometry is snapshot or library" in warnings and "scale=big" in warnings
+    assert at.radio(key="rot_geometry").value == "snapshot" and not at.toggle(key="rot_common_scale").value
+
+
+def _rz(degrees: float) -> np.ndarray:
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

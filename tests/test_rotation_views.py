@@ -15,11 +15,30 @@ from equiv.models import build_model, save_checkpoint
 from equiv.molecules import load_molecule, molecule_from_smiles
 from equiv.o3 import axis_angle_to_matrix, euler_to_matrix, spherical_function
 from equiv.runs import RunStore
-from equiv.views.rotation_figures import ERROR_FLOOR, error_curves, error_figure, glyph_figure, glyph_irreps, glyph_surface
+from equiv.views.rotation_figures import (
+    ERROR_FLOOR,
+    error_curves,
+    error_figure,
+    glyph_figure,
+    glyph_irreps,
+    glyph_surface,
+    reference_figure,
+)
 from equiv.views.rotation_lab import MAX_XTB_ATOMS, compare, evaluate, xtb_outputs
 from equiv.views.rotation_models import ModelSource, load_source, model_sources
 from equiv.views.rotation_settings import MIRROR, PANELS, RotationSettings, parse_query, random_settings, to_query
-from equiv.views.rotation_view import centred, prepare_panel, rotate, table_rows, turn, turn_frames, turn_scene
+from equiv.views.rotation_view import (
+    REFERENCE_COLUMNS,
+    centred,
+    prepare_panel,
+    reference_agreement,
+    reference_curves,
+    rotate,
+    table_rows,
+    turn,
+    turn_frames,
+    turn_scene,
+)
 from equiv.views.scene3d import LONGEST_ARROW, bonds, format_mev
 from equiv.views.text import escape_markdown
 
@@ -330,3 +349,79 @@ def test_evaluate_batches_frames_like_single_calls():
     assert batch[1].energy == pytest.approx(single.energy, abs=1e-5)
     assert set(batch[0].features) == {"0e", "0o", "1e", "1o"}
     assert PANELS[-1] == "xtb"
+
+
+# -- common arrow scale, agreement with the reference, error against the reference over a turn ------
+
+
+def test_common_scale_gives_every_force_panel_one_scale(aspirin_panels):
+    mol, panels = aspirin_panels
+    scales = {}
+    for scale in ("panel", "common"):
+        scene = rotate(mol, panels, RotationSettings(angle=30.0, scale=scale)).scene
+        scales[scale] = {p["id"]: p["scale_text"] for p in scene["panels"]}
+    assert len(set(scales["panel"].values())) > 1  # untrained models' forces differ by orders of magnitude
+    assert len(set(scales["common"].values())) == 1
+    longest = max(float(np.linalg.norm(p.base.forces, axis=1).max()) for p in panels)
+    assert scales["common"]["gvp"] == f"arrow scale: longest = {longest:.3g} eV/Å"
+    # Atom vectors have no common unit: each panel keeps its own scale.
+    vectors = rotate(mol, panels, RotationSettings(angle=30.0, scale="common", vectors="atom_vectors")).scene
+    assert len({p["scale_text"] for p in vectors["panels"] if p["id"] != "xtb"}) > 1
+
+
+def test_agreement_with_the_reference_in_the_table(aspirin_panels):
+    mol, panels = aspirin_panels
+    result = rotate(mol, panels, RotationSettings(axis=(1.0, 2.0, 3.0), angle=73.0))
+    agreement = reference_agreement(result.comparisons)
+    assert set(agreement) == {"gvp", "nequip", "nequip-so3", "mlp"}
+    f_ref = result.comparisons["xtb"].rotated.forces
+    f = result.comparisons["gvp"].rotated.forces
+    mae, cos = agreement["gvp"]
+    assert mae == pytest.approx(1000 * np.abs(f - f_ref).mean())
+    per_atom = (f * f_ref).sum(1) / (np.linalg.norm(f, axis=1) * np.linalg.norm(f_ref, axis=1))
+    assert cos == pytest.approx(per_atom.mean()) and -1 <= cos <= 1
+    # The reference against itself: zero error, cosine one.
+    same = {"xtb": result.comparisons["xtb"], "copy": result.comparisons["xtb"]}
+    assert reference_agreement(same)["copy"] == pytest.approx((0.0, 1.0))
+    rows = {r["panel"]: r for r in table_rows(panels, result.comparisons)}
+    assert rows["GVP-GNN"][REFERENCE_COLUMNS[0]] == pytest.approx(mae)
+    assert rows["Reference: GFN2-xTB"][REFERENCE_COLUMNS[0]] is None
+    without = table_rows([p for p in panels if p.id != "xtb"], {k: v for k, v in result.comparisons.items() if k != "xtb"})
+    assert REFERENCE_COLUMNS[0] not in without[0]
+
+
+def test_reference_curves_turn_the_reference_exactly(aspirin_panels):
+    """The reference forces of frame k are g_k·F(x): the same as GFN2-xTB run on the turned molecule."""
+    mol, panels = aspirin_panels
+    xtb = next(p for p in panels if p.id == "xtb")
+    models = [p for p in panels if p.id in ("gvp", "mlp")]
+    result = turn(mol, models, (0.0, 0.0, 1.0), np.eye(3), False, 8)
+    curves, zero = reference_curves(result, xtb.base.forces)
+    assert set(curves) == {"gvp", "mlp"} and zero.shape == (8,)
+    k = 3
+    direct, _ = xtb_outputs(centred(mol).numbers, result.positions[k])
+    f_k = result.comparisons["gvp"][k].rotated.forces
+    assert curves["gvp"][k] == pytest.approx(1000 * np.abs(f_k - direct.forces).mean(), rel=1e-6)
+    assert zero[k] == pytest.approx(1000 * np.abs(direct.forces).mean(), rel=1e-6)
+    fig = reference_figure(result, xtb.base.forces, "z", current_angle=45.0)
+    assert [t.name for t in fig.data] == ["GVP-GNN", "MLP (trained aligned)", "zero forces"]
+    assert fig.data[0].x[-1] == 360.0 and fig.data[0].y[-1] == fig.data[0].y[0]  # the turn closes
+
+
+def test_the_aligned_mlp_fails_for_the_right_reason():
+    """The shipped MLP trained on aligned frames, on the ethanol snapshot (which sits in the library
+    orientation): against GFN2-xTB it is far better than zero forces at 0°, its training orientation,
+    and climbs to about the zero-force error when the molecule is turned. The equivariant NequIP
+    stays level."""
+    from equiv.molecules import load_snapshot
+
+    mol = load_snapshot("ethanol")
+    xtb = prepare_panel("xtb", None, mol)
+    models = [prepare_panel(p, model_sources(p, "ethanol")[0], mol) for p in ("nequip", "mlp")]
+    assert [p.subtitle for p in models] == ["pretrained (shipped with the app)"] * 2
+    result = turn(mol, models, (0.0, 0.0, 1.0), np.eye(3), False, 12)  # 30° steps
+    curves, zero = reference_curves(result, xtb.base.forces)
+    mlp, nequip = curves["mlp"], curves["nequip"]
+    assert mlp[0] < 0.6 * zero[0]
+    assert mlp[3] > 0.9 * zero[3] and mlp[6] > 0.9 * zero[6]  # 90° and 180°
+    assert nequip.max() < 1.3 * nequip.min() and nequip.max() < 0.5 * zero.min()

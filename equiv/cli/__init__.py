@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "train",
     "sweep",
     "md",
+    "evaluate",
     "playground",
 ]
 

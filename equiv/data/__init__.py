@@ -33,7 +33,7 @@ from equiv.data.rmd17 import (
     rmd17_name,
 )
 from equiv.data.specs import DataSpec, load_dataset, parse_spec
-from equiv.data.splits import TEST_FRACTION, Splits, load_splits, split_dataset
+from equiv.data.splits import TEST_FRACTION, Splits, load_splits, load_test_split, split_dataset
 from equiv.data.units import KCAL_PER_MOL_IN_EV
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "load_dataset",
     "load_rmd17",
     "load_splits",
+    "load_test_split",
     "parse_spec",
     "read_dataset_npz",
     "read_extxyz_dataset",

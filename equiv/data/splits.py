@@ -39,7 +39,7 @@ from equiv.data.dataset import DataSet
 from equiv.data.specs import DataSpec, load_dataset, parse_spec
 from equiv.errors import DataError
 
-__all__ = ["Splits", "TEST_FRACTION", "load_splits", "split_dataset", "trajectory_blocks"]
+__all__ = ["Splits", "TEST_FRACTION", "load_splits", "load_test_split", "split_dataset", "trajectory_blocks"]
 
 #: Share of a single-file data set held out (at the end) as the test set.
 TEST_FRACTION = 0.25
@@ -201,3 +201,11 @@ def load_splits(
         "train_file": pool.metadata.split.get("file"), "test_file": test.metadata.split.get("file"),
     }
     return _assemble(pool, test, train_idx, val_idx, test_idx, info)
+
+
+def load_test_split(spec: str | DataSpec, data_dir: str | os.PathLike | None = None, n_test: int | None = None,
+                    seed: int = 0) -> DataSet:
+    """The test set that :func:`load_splits` gives training for ``spec`` (it does not depend on the
+    training and validation sizes): the rMD17 test file, the last trajectory of generated data, or
+    the last quarter of any other file. ``n_test`` takes a seeded subset, as in training."""
+    return load_splits(spec, 1, 1, seed, data_dir, n_test=n_test).test

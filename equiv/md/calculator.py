@@ -159,8 +159,10 @@ def check_species(model: EnergyModel, numbers: Sequence[int]) -> None:
     model.species_index(torch.tensor(zs))  # unknown elements → EquivError naming them
     fixed = getattr(model.config, "numbers", None)
     if fixed is not None and tuple(fixed) != tuple(zs):
+        detail = (f"{len(zs)} atoms" if len(zs) != len(fixed)
+                  else "the same atoms in another order" if sorted(zs) == sorted(fixed) else "other elements")
         raise EquivError(f"this MLP was made for a molecule of {len(fixed)} atoms in a fixed order; "
-                         f"it cannot take this one ({len(zs)} atoms)")
+                         f"it cannot take this one ({detail})")
 
 
 class ModelCalculator(Calculator):

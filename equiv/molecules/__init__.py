@@ -7,7 +7,7 @@ from equiv.molecules.io import (
     read_molecule,
     read_molecule_bytes,
 )
-from equiv.molecules.library import LIBRARY, LibraryEntry, library_keys, load_molecule
+from equiv.molecules.library import LIBRARY, LibraryEntry, library_keys, load_molecule, load_snapshot, snapshot_dir
 from equiv.molecules.molecule import MAX_ATOMS, MIN_INTERATOMIC_DISTANCE, Molecule, hill_formula
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "hill_formula",
     "library_keys",
     "load_molecule",
+    "load_snapshot",
+    "snapshot_dir",
     "molecule_from_smiles",
     "read_molecule",
     "read_molecule_bytes",

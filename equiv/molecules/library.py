@@ -21,7 +21,7 @@ from equiv.molecules.io import read_molecule
 from equiv.molecules.molecule import Molecule
 from equiv.paths import ASSETS_DIR
 
-__all__ = ["LibraryEntry", "LIBRARY", "library_keys", "load_molecule", "library_dir"]
+__all__ = ["LibraryEntry", "LIBRARY", "library_keys", "load_molecule", "library_dir", "load_snapshot", "snapshot_dir"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,26 @@ def load_molecule(key: str) -> Molecule:
     if not path.is_file():
         raise MoleculeError(f"the library file {path} is missing: run scripts/build_molecule_library.py")
     return read_molecule(path, name=entry.title)
+
+
+def snapshot_dir() -> os.PathLike[str]:
+    """Folder of the thermal snapshots (``assets/snapshots/<key>.xyz``, made by ``scripts/make_snapshots.py``)."""
+    return ASSETS_DIR / "snapshots"
+
+
+@functools.lru_cache(maxsize=None)
+def load_snapshot(key: str) -> Molecule | None:
+    """A thermal snapshot of the library molecule ``key``: one frame of a 500 K GFN2-xTB MD, turned
+    onto the library geometry's orientation (Kabsch on the heavy atoms), so its forces are sizeable
+    while the molecule sits where the library geometry does. ``None`` when no snapshot is shipped;
+    ``MoleculeError`` for an unknown key."""
+    entry = LIBRARY.get(key)
+    if entry is None:
+        raise MoleculeError(f"no molecule {key!r} in the library; choose one of: {', '.join(LIBRARY)}")
+    path = snapshot_dir() / f"{key}.xyz"
+    if not path.is_file():
+        return None
+    mol = read_molecule(path, name=f"{entry.title} (500 K snapshot)")
+    if tuple(mol.numbers.tolist()) != tuple(load_molecule(key).numbers.tolist()):
+        raise MoleculeError(f"the snapshot {path} does not have the library molecule's atoms in its order")
+    return mol

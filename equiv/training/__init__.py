@@ -4,6 +4,7 @@ carries a run record of the run store through training (:func:`execute_run`).
 * :mod:`~equiv.training.config`: the settings (JSON-serialisable; a run record stores them).
 * :mod:`~equiv.training.trainer`: the loop (Adam/AMSGrad, reduce-on-plateau, EMA, best checkpoint,
   validation per epoch, test in meV and meV/Å).
+* :mod:`~equiv.training.evaluate`: test errors of any model on any frames (``equiv evaluate``).
 * :mod:`~equiv.training.executor`: ``create_train_run`` / ``execute_run`` (and
   ``python -m equiv.training.worker RUN_ID``).
 * :mod:`~equiv.training.batching`, :mod:`~equiv.training.normalization`, :mod:`~equiv.training.ema`,
@@ -14,6 +15,7 @@ from equiv.training.batching import FrameTensors
 from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
 from equiv.training.device import choose_threads, cuda_unavailable_reason, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
+from equiv.training.evaluate import evaluate_batches, evaluate_model, graph_r_max, zero_force_mae_mev
 from equiv.training.executor import (
     TRAINING_KINDS,
     create_train_run,
@@ -44,12 +46,16 @@ __all__ = [
     "create_train_run",
     "cuda_unavailable_reason",
     "default_checkpoint_path",
+    "evaluate_batches",
+    "evaluate_model",
     "execute_run",
     "graceful_stop",
+    "graph_r_max",
     "planned_device",
     "resolve_device",
     "size_overrides",
     "species_counts",
     "species_energy_shift",
     "train",
+    "zero_force_mae_mev",
 ]

@@ -48,6 +48,7 @@ from equiv.training.device import (
 )
 from equiv.training.convergence import Convergence, check_convergence
 from equiv.training.ema import WeightEMA
+from equiv.training.evaluate import evaluate_batches, zero_force_mae_mev
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
 from equiv.training.normalization import species_counts, species_energy_shift
 from equiv.training.resume import ResumeState, load_resume_state, save_resume_state
@@ -313,14 +314,7 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
     def _evaluate(self, model: EnergyModel, batches: list) -> tuple[dict[str, float], float]:
         """Errors and loss of ``model`` in eval mode (forces without a double-backward graph)."""
-        was_training = model.training
-        model.eval()
-        acc = ErrorAccumulator()
-        for batch in batches:
-            out = model(batch)
-            acc.add(out["energy"], batch.energy, out["forces"], batch.forces)
-        model.train(was_training)
-        metrics = acc.result()
+        metrics = evaluate_batches(model, batches)
         c = self.config
         loss = (c.energy_weight * (metrics["energy_rmse_mev"] / 1000 * self._inv_scale) ** 2
                 + c.force_weight * (metrics["force_rmse_mev_per_a"] / 1000 * self._inv_scale) ** 2)
@@ -586,7 +580,7 @@ class Trainer:
         test_frames = FrameTensors(parts.splits.test, parts.graph_r_max, parts.dtype, parts.device)
         test, _ = self._evaluate(parts.eval_model, test_frames.batches(c.eval_batch_size))
         # What predicting zero forces would score on the same test set (the "learned nothing" line).
-        test["force_mae_zero_mev_per_a"] = 1000 * float(np.abs(parts.splits.test.forces).mean())
+        test["force_mae_zero_mev_per_a"] = zero_force_mae_mev(parts.splits.test)
         if self.checkpoint_path is not None and state.best_epoch is not None:
             save_checkpoint(parts.eval_model, self.checkpoint_path,
                             self._checkpoint_metadata(parts.dataset, parts.normalization, state.best_epoch,

@@ -19,13 +19,15 @@ import torch
 
 from equiv.o3 import sphere_grid, spherical_function
 from equiv.views.rotation_settings import PANEL_TITLES
-from equiv.views.rotation_view import TurnResult
+from equiv.views.rotation_view import TurnResult, reference_curves
 from equiv.views.scene3d import EQUIVARIANT_TOLERANCE
 
-__all__ = ["PANEL_COLORS", "ERROR_FLOOR", "error_curves", "error_figure", "glyph_surface", "glyph_figure", "glyph_irreps"]
+__all__ = ["PANEL_COLORS", "ERROR_FLOOR", "error_curves", "error_figure", "glyph_surface", "glyph_figure", "glyph_irreps",
+           "reference_figure"]
 
 #: One colour per model, the same in every figure of the page.
-PANEL_COLORS = {"gvp": "#2f9e44", "nequip": "#1971c2", "nequip-so3": "#9c36b5", "mlp": "#e03131", "xtb": "#495057"}
+PANEL_COLORS = {"gvp": "#2f9e44", "nequip": "#1971c2", "nequip-so3": "#9c36b5", "mlp": "#e03131", "mlp-aug": "#f08c00",
+                "xtb": "#495057"}
 #: Errors of exactly zero (a turn by 180° about a coordinate axis can be exact in floating point)
 #: are drawn here on the log axis; every other value is drawn as it is.
 ERROR_FLOOR = 1e-17
@@ -138,3 +140,40 @@ def glyph_figure(features: dict[str, np.ndarray], atom: int, channel: int, atom_
 
 def _glyph_title(name: str, h: Sequence[float]) -> str:
     return f"{name}: ‖h‖ = {float(np.linalg.norm(h)):.3g}"
+
+
+def reference_figure(result: TurnResult, reference_forces: np.ndarray, axis_text: str,
+                     current_angle: float | None = None) -> go.Figure:
+    """Force MAE (meV/Å, log scale) against GFN2-xTB over a turn about the axis, per model, with
+    the zero-force line (:func:`~equiv.views.rotation_view.reference_curves`). An equivariant
+    model's curve is level; the aligned MLP's rises from its error at 0° (the orientation it was
+    trained in) past the zero-force line (a coordinate MLP extrapolates: the shipped ethanol one
+    errs by about 3,000 eV/Å at 90°, hence the log scale); the augmented MLP's stays at one, high,
+    level."""
+    curves, zero = reference_curves(result, reference_forces)
+    angles = np.append(result.angles, 360.0)  # close the turn
+    data = []
+    for pid, mae in curves.items():
+        title = PANEL_TITLES.get(pid, pid)
+        data.append({
+            "type": "scatter", "x": angles, "y": np.append(mae, mae[0]), "mode": "lines+markers", "name": title,
+            "line": {"color": PANEL_COLORS.get(pid, "#000"), "width": 2}, "marker": {"size": 5},
+            "hovertemplate": "%{x:.0f}°: %{y:.0f} meV/Å<extra>" + title + "</extra>",
+        })
+    data.append({"type": "scatter", "x": angles, "y": np.append(zero, zero[0]), "mode": "lines",
+                 "name": "zero forces", "line": {"color": "#868e96", "dash": "dot", "width": 2},
+                 "hovertemplate": "%{x:.0f}°: %{y:.0f} meV/Å<extra>predicting zero forces</extra>"})
+    shapes = []
+    if current_angle is not None:
+        shapes.append({"type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x", "x0": current_angle % 360,
+                       "x1": current_angle % 360, "line": {"dash": "dash", "color": "#adb5bd"}})
+    layout = {
+        "title": {"text": f"Force error against GFN2-xTB over a turn about {axis_text}", "x": 0.0},
+        "xaxis": {"title": {"text": "rotation angle / degrees"}, "range": [0, 360], "dtick": 45},
+        "yaxis": {"title": {"text": "force MAE / meV/Å"}, "type": "log", "exponentformat": "power"},
+        "legend": {"orientation": "h", "y": -0.25},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+        "height": 380,
+        "shapes": shapes,
+    }
+    return go.Figure(data=data, layout=layout)

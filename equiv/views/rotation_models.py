@@ -2,7 +2,11 @@
 the training lab produced for this molecule, or an untrained model.
 
 Every panel is one *slot*: ``gvp``, ``nequip``, ``nequip-so3`` (NequIP with ``parity=False``,
-equivariant under rotations only) and ``mlp``. :func:`model_sources` lists what can fill a slot
+equivariant under rotations only), ``mlp`` (the coordinate MLP trained on frames aligned to the
+library orientation: it fits forces in that frame and fails when the molecule turns) and
+``mlp-aug`` (the same MLP trained with random-rotation augmentation: roughly, never exactly,
+equivariant). Only some molecules have an aligned MLP shipped; the others fall back to an
+untrained one, and its label says so (:func:`model_sources`). :func:`model_sources` lists what can fill a slot
 (default first); :func:`load_source` builds the model in float64.
 
 Why float64: float32 blurs the very thing the lab shows. An untrained model's forces are tiny
@@ -44,6 +48,12 @@ MODEL_SLOTS: dict[str, tuple[str, dict]] = {
     "nequip": ("nequip", {}),
     "nequip-so3": ("nequip", {"parity": False}),
     "mlp": ("mlp", {}),
+    "mlp-aug": ("mlp", {"augment_rotations": True}),
+}
+#: What an untrained fallback's label adds when a library molecule has no shipped checkpoint for the slot.
+MISSING_PRETRAINED: dict[str, str] = {
+    "mlp": "no aligned MLP has been trained for this molecule yet (scripts/train_pretrained.py --models mlp)",
+    "mlp-aug": "no augmented MLP is shipped for this molecule",
 }
 #: Seed of every untrained model (the same weights on every machine).
 UNTRAINED_SEED = 0
@@ -157,7 +167,10 @@ def model_sources(slot: str, molecule: str | None, store_path: str | Path | None
         if path is not None:
             sources.append(ModelSource(slot, "pretrained", "pretrained (shipped with the app)", str(path)))
         sources += _run_sources(slot, molecule, store_path)
-    sources.append(ModelSource(slot, "untrained", f"untrained (random weights, seed {UNTRAINED_SEED})"))
+    label = f"untrained (random weights, seed {UNTRAINED_SEED})"
+    if molecule is not None and slot in MISSING_PRETRAINED and not any(s.kind == "pretrained" for s in sources):
+        label += f": {MISSING_PRETRAINED[slot]}"
+    sources.append(ModelSource(slot, "untrained", label))
     return sources
 
 

@@ -11,7 +11,12 @@ Query keys:
     is set by Euler angles instead of axis–angle (``axis`` then only sets the spin axis).
     ``reflect``: 1 to follow the rotation by the mirror x → −x (an improper rotation, det −1).
     ``overlay``: 0 to hide R·f(x); ``spin``: 1 to play a full turn about the axis; ``vectors``: ``forces`` or ``atom_vectors``;
-    ``models``: the panels shown, from ``gvp``, ``nequip``, ``nequip-so3``, ``mlp``, ``xtb``.
+    ``models``: the panels shown, from ``gvp``, ``nequip``, ``nequip-so3``, ``mlp`` (trained on aligned
+    frames), ``mlp-aug`` (trained with random rotations), ``xtb``: which MLP is shown is which is listed.
+    ``geometry``: ``snapshot`` (a thermal snapshot, the default: forces worth drawing) or ``library``
+    (the relaxed library geometry, near a minimum: tiny forces).
+    ``scale``: ``panel`` (each panel's longest arrow the same length, the default) or ``common`` (one
+    scale for every panel, so arrow lengths compare across panels).
 
 Example:
     >>> s, problems = parse_query({"molecule": "ethanol", "axis": "y", "angle": "400"})
@@ -34,6 +39,8 @@ from equiv.o3 import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle
 
 __all__ = [
     "AXIS_PRESETS",
+    "GEOMETRIES",
+    "SCALES",
     "MIRROR",
     "PANELS",
     "PANEL_TITLES",
@@ -55,16 +62,22 @@ MIRROR = np.diag([-1.0, 1.0, 1.0])
 
 #: Every panel the page can show, in display order: three architectures, the SO(3)-only NequIP,
 #: and the GFN2-xTB reference.
-PANELS: tuple[str, ...] = ("gvp", "nequip", "nequip-so3", "mlp", "xtb")
+PANELS: tuple[str, ...] = ("gvp", "nequip", "nequip-so3", "mlp", "mlp-aug", "xtb")
 PANEL_TITLES: dict[str, str] = {
     "gvp": "GVP-GNN",
     "nequip": "NequIP",
     "nequip-so3": "NequIP, SO(3) only",
-    "mlp": "MLP (not equivariant)",
+    "mlp": "MLP (trained aligned)",
+    "mlp-aug": "MLP (rotation-augmented)",
     "xtb": "Reference: GFN2-xTB",
 }
 DEFAULT_PANELS: tuple[str, ...] = ("gvp", "nequip", "mlp", "xtb")
 VECTOR_KINDS: tuple[str, ...] = ("forces", "atom_vectors")
+#: Which geometry of a library molecule is turned: a thermal snapshot (``assets/snapshots/``) or
+#: the relaxed library geometry.
+GEOMETRIES: tuple[str, ...] = ("snapshot", "library")
+#: Arrow scales: per panel (each panel's longest arrow equally long) or common to every panel.
+SCALES: tuple[str, ...] = ("panel", "common")
 DEFAULT_MOLECULE = "aspirin"
 
 
@@ -83,6 +96,8 @@ class RotationSettings:
         spin: play a full turn about ``axis`` in the browser.
         vectors: which per-atom vectors the arrows show, ``forces`` or ``atom_vectors``.
         models: the panels shown (a subsequence of :data:`PANELS`).
+        geometry: ``snapshot`` or ``library`` (:data:`GEOMETRIES`; library molecules only).
+        scale: ``panel`` or ``common`` arrow scale (:data:`SCALES`).
     """
 
     molecule: str = DEFAULT_MOLECULE
@@ -95,6 +110,8 @@ class RotationSettings:
     spin: bool = False
     vectors: str = "forces"
     models: tuple[str, ...] = DEFAULT_PANELS
+    geometry: str = "snapshot"
+    scale: str = "panel"
 
     def replace(self, **changes) -> "RotationSettings":
         return dataclasses.replace(self, **changes)
@@ -209,6 +226,8 @@ _PARSERS = {
     "spin": (_parse_flag, "spin is 1 or 0"),
     "vectors": (lambda t: {"forces": "forces", "atom_vectors": "atom_vectors"}[t.strip().lower()], "vectors is forces or atom_vectors"),
     "models": (_parse_models, f"models is a comma-separated list from {', '.join(PANELS)}"),
+    "geometry": (lambda t: {g: g for g in GEOMETRIES}[t.strip().lower()], "geometry is snapshot or library"),
+    "scale": (lambda t: {v: v for v in SCALES}[t.strip().lower()], "scale is panel or common"),
 }
 #: The query keys the page reads and writes.
 QUERY_KEYS: tuple[str, ...] = tuple(_PARSERS)
@@ -258,7 +277,7 @@ def to_query(settings: RotationSettings, molecule_in_link: bool = True) -> dict[
         q["euler"] = _shown(settings.euler)
     else:
         q["angle"] = _shown(settings.angle)
-    for key in ("reflect", "overlay", "spin", "vectors", "models"):
+    for key in ("reflect", "overlay", "spin", "vectors", "models", "geometry", "scale"):
         if getattr(settings, key) != getattr(default, key):
             q[key] = _shown(getattr(settings, key))
     return q

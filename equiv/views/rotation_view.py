@@ -42,10 +42,13 @@ __all__ = [
     "Panel",
     "RotationResult",
     "TurnResult",
+    "REFERENCE_COLUMNS",
     "XTB_TURN_BUDGET_S",
     "centred",
     "is_identity",
     "prepare_panel",
+    "reference_agreement",
+    "reference_curves",
     "rotate",
     "table_rows",
     "turn",
@@ -135,17 +138,66 @@ def _outputs(panel: Panel, numbers: np.ndarray, positions: Sequence[np.ndarray])
     return evaluate(panel.model, numbers, positions)  # type: ignore[arg-type]
 
 
-def _panel_infos(panels: Sequence[Panel], kind: str) -> list[PanelInfo]:
+def _panel_infos(panels: Sequence[Panel], kind: str, common_scale: bool = False) -> list[PanelInfo]:
+    """Each panel's heading and arrow scale: its own longest arrow :data:`LONGEST_ARROW` long, or
+    with ``common_scale`` one scale for every panel (the longest arrow of all panels), so lengths
+    compare across panels. Atom vectors have no common unit, so only forces share a scale."""
     infos = []
+    shown = []
     for p in panels:
         vectors = None if p.base is None else p.base.vectors(kind)
         shown_kind = kind if vectors is not None else "forces"
         if vectors is None and p.base is not None:
             vectors = p.base.forces
+        shown.append((shown_kind, vectors))
+    forces = [v for k, v in shown if k == "forces" and v is not None]
+    common = arrow_scale(np.concatenate(forces)) if common_scale and forces else None
+    for p, (shown_kind, vectors) in zip(panels, shown):
         unit = "eV/Å" if shown_kind == "forces" else "(model units)"
         subtitle = p.subtitle + (" · forces (no atom vectors)" if shown_kind != kind else "")
-        infos.append(PanelInfo(p.id, p.title, subtitle, arrow_scale(vectors), unit, p.note))
+        scale = common if common is not None and shown_kind == "forces" and vectors is not None else arrow_scale(vectors)
+        infos.append(PanelInfo(p.id, p.title, subtitle, scale, unit, p.note))
     return infos
+
+
+def reference_agreement(comparisons: dict[str, Comparison], reference: str = "xtb") -> dict[str, tuple[float, float]]:
+    """Panel id → (force MAE in meV/Å per Cartesian component, mean cosine over atoms) of each
+    model's f(g·x) against the reference's forces for the same geometry; empty without the reference."""
+    ref = comparisons.get(reference)
+    if ref is None:
+        return {}
+    f_ref = ref.rotated.forces  # [n_atoms, 3] eV/Å
+    out = {}
+    for pid, c in comparisons.items():
+        if pid == reference:
+            continue
+        f = c.rotated.forces  # [n_atoms, 3]
+        norms = np.linalg.norm(f, axis=1) * np.linalg.norm(f_ref, axis=1)  # [n_atoms]
+        cos = np.divide((f * f_ref).sum(axis=1), norms, out=np.zeros_like(norms), where=norms > 0)
+        out[pid] = (1000.0 * float(np.abs(f - f_ref).mean()), float(cos.mean()))
+    return out
+
+
+def reference_curves(result: "TurnResult", reference_forces: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Force MAE (meV/Å) of every model panel of a turn against the reference over the turn, and the
+    zero-force line. The reference is exactly equivariant (GFN2-xTB forces turn with the molecule),
+    so its forces for frame k are g_k·F(x): one reference calculation, not one per frame.
+
+    Args:
+        result: :class:`TurnResult`; reference_forces: F(x) ``[n_atoms, 3]`` eV/Å for the unturned molecule.
+
+    Returns:
+        ({panel id: MAE per frame ``[n]``}, zero-force MAE per frame ``[n]``), meV/Å.
+    """
+    expected = np.einsum("kij,aj->kai", result.transforms, reference_forces)  # [n, n_atoms, 3]
+    zero = 1000.0 * np.abs(expected).mean(axis=(1, 2))  # [n]
+    curves = {}
+    for pid, comps in result.comparisons.items():
+        if pid == "xtb":
+            continue
+        predicted = np.stack([c.rotated.forces for c in comps])  # [n, n_atoms, 3]
+        curves[pid] = 1000.0 * np.abs(predicted - expected).mean(axis=(1, 2))
+    return curves, zero
 
 
 @dataclass(frozen=True)
@@ -179,7 +231,7 @@ def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettin
         if outs is not None:
             comparisons[p.id] = compare(p.base, outs[0], g)  # type: ignore[arg-type]
         seconds[p.id] = time.perf_counter() - t0
-    scene = _scene(x, _panel_infos(panels, settings.vectors), [pos], [g], [comparisons], settings,
+    scene = _scene(x, _panel_infos(panels, settings.vectors, settings.scale == "common"), [pos], [g], [comparisons], settings,
                    transform_label=settings.description(), height=height)
     return RotationResult(g, pos, comparisons, scene, seconds)
 
@@ -270,7 +322,7 @@ def turn_scene(molecule: Molecule, panels: Sequence[Panel], result: TurnResult, 
     x = centred(molecule)
     infos = [
         PanelInfo(i.id, i.title, i.subtitle, i.scale, i.unit, i.note or result.notes.get(i.id, ""))
-        for i in _panel_infos(panels, settings.vectors)
+        for i in _panel_infos(panels, settings.vectors, settings.scale == "common")
     ]
     per_frame = [{pid: comps[k] for pid, comps in result.comparisons.items()} for k in range(len(result.positions))]
     return _scene(x, infos, result.positions, result.transforms, per_frame, settings,
@@ -278,23 +330,34 @@ def turn_scene(molecule: Molecule, panels: Sequence[Panel], result: TurnResult, 
                   seconds_per_turn=seconds_per_turn, height=height)
 
 
+#: Column names of the agreement with the reference in :func:`table_rows`.
+REFERENCE_COLUMNS = ("F MAE vs xTB / meV/Å", "cos vs xTB")
+
+
 def table_rows(panels: Sequence[Panel], comparisons: dict[str, Comparison]) -> list[dict]:
-    """One row per panel: energy of the turned molecule, its change, the relative errors, a verdict."""
+    """One row per panel: energy of the turned molecule, its change, the relative errors, a verdict,
+    and, when the reference panel is computed, each model's agreement with it
+    (:func:`reference_agreement`: force MAE in meV/Å and mean cosine)."""
+    agreement = reference_agreement(comparisons)
     rows = []
     for p in panels:
         c = comparisons.get(p.id)
         if c is None:
-            rows.append({"panel": p.title, "model": p.subtitle, "E(g·x) / eV": None, "ΔE / meV": None,
-                         "force error": None, "atom-vector error": None, "verdict": p.note or "not computed"})
-            continue
-        worst = max(c.force_error, 0.0 if math.isnan(c.vector_error) else c.vector_error)
-        rows.append({
-            "panel": p.title,
-            "model": p.subtitle,
-            "E(g·x) / eV": c.rotated.energy,
-            "ΔE / meV": c.energy_change_mev,
-            "force error": c.force_error,
-            "atom-vector error": None if math.isnan(c.vector_error) else c.vector_error,
-            "verdict": verdict(p.id, worst, is_identity(c.transform)),
-        })
+            row = {"panel": p.title, "model": p.subtitle, "E(g·x) / eV": None, "ΔE / meV": None,
+                   "force error": None, "atom-vector error": None, "verdict": p.note or "not computed"}
+        else:
+            worst = max(c.force_error, 0.0 if math.isnan(c.vector_error) else c.vector_error)
+            row = {
+                "panel": p.title,
+                "model": p.subtitle,
+                "E(g·x) / eV": c.rotated.energy,
+                "ΔE / meV": c.energy_change_mev,
+                "force error": c.force_error,
+                "atom-vector error": None if math.isnan(c.vector_error) else c.vector_error,
+                "verdict": verdict(p.id, worst, is_identity(c.transform)),
+            }
+        if agreement:
+            mae, cos = agreement.get(p.id, (None, None))
+            row[REFERENCE_COLUMNS[0]], row[REFERENCE_COLUMNS[1]] = mae, cos
+        rows.append(row)
     return rows

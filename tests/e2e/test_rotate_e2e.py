@@ -69,7 +69,7 @@ def test_rotation_lab_in_chromium(app_server, page):
     first = stage.screenshot()
     assert drawn_fraction(first) > 0.02
     titles = frame.locator(".head .title").all_inner_texts()
-    assert titles == ["GVP-GNN", "NequIP", "MLP (not equivariant)", "Reference: GFN2-xTB"]
+    assert titles == ["GVP-GNN", "NequIP", "MLP (trained aligned)", "Reference: GFN2-xTB"]
     screenshot(page, "rotate-aspirin")
 
     # Move the camera by dragging, mark the iframe, then turn the molecule with the angle slider.
