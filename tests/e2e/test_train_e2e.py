@@ -117,7 +117,9 @@ def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
         run = newest(store)
         assert run.config["max_time_s"] == 6.0 and run.config["n_train"] == 10
         wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
-        assert f"run={run.id}" in page.url and "n_train=10" in page.url  # the link keeps the form too
+        # the link names the run and keeps the form (the browser may get it after the first epoch is stored)
+        wait_for(lambda: f"run={run.id}" in page.url, timeout=60, what="the link to name the run")
+        assert "n_train=10" in page.url
         page.reload()  # the page holds nothing: it reattaches from the run store
         wait_for_app(page, timeout=TIMEOUT_MS)
         wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol")
