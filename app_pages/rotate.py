@@ -23,7 +23,7 @@ from equiv.molecules import (
 from equiv.parsing import parse_run_ids
 from equiv.views.rotation_figures import error_figure, glyph_figure, glyph_irreps, reference_figure
 from equiv.views.rotation_lab import MAX_MODEL_ATOMS
-from equiv.views.rotation_models import MISSING_PRETRAINED, ModelSource, model_sources, run_source
+from equiv.views.rotation_models import ModelSource, model_sources, run_source
 from equiv.views.rotation_settings import (
     AXIS_PRESETS,
     GEOMETRIES,
@@ -304,8 +304,8 @@ if library_key is None:
 else:
     for slot in ("mlp", "mlp-aug"):
         src = sources.get(slot)
-        if slot in settings.models and src is not None and MISSING_PRETRAINED[slot] in src.label:
-            st.info(escape_markdown(f"{PANEL_TITLES[slot]}: {MISSING_PRETRAINED[slot]}, so this panel shows an "
+        if slot in settings.models and src is not None and src.missing:
+            st.info(escape_markdown(f"{PANEL_TITLES[slot]}: {src.missing}, so this panel shows an "
                                     "untrained MLP (random weights)."))
 if library_key is not None and shown_sources and not any(s.trained for s in shown_sources):
     st.info("These are **untrained models** (random weights): no trained checkpoint exists yet for this molecule "

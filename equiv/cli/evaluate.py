@@ -36,7 +36,6 @@ from equiv.errors import EquivError
 #: The keys of ``equiv evaluate --json``, in order.
 EVALUATE_KEYS: tuple[str, ...] = ("model", "data", "frames", "energy_mae_mev", "force_mae_mev_per_a",
                                   "force_mae_zero_mev_per_a", "n_test")
-_AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0), "xyz": (1.0, 1.0, 1.0)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,9 +71,11 @@ def _spec(args: argparse.Namespace) -> str:
 
 
 def _axis(text: str) -> np.ndarray:
+    from equiv.views.rotation_settings import AXIS_PRESETS  # the rotation lab's named axes (imports torch: late)
+
     key = text.strip().lower()
-    if key in _AXES:
-        return np.array(_AXES[key])
+    if key in AXIS_PRESETS:
+        return np.array(AXIS_PRESETS[key])
     try:
         values = np.array([float(v) for v in key.split(",")])
     except ValueError:
@@ -93,6 +94,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from equiv.molecules import LIBRARY, load_molecule
     from equiv.o3 import axis_angle_to_matrix
     from equiv.training import evaluate_model
+    from equiv.views.rotation_settings import AXIS_PRESETS
 
     spec = _spec(args)
     if args.batch_size < 1:
@@ -118,7 +120,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.rotate:
         R = axis_angle_to_matrix(torch.tensor(axis), math.radians(args.rotate)).numpy()  # [3, 3]
         test = DataSet(test.numbers, test.positions @ R.T, test.energies, test.forces @ R.T, test.metadata)
-        label = next((k for k, v in _AXES.items() if np.allclose(axis / np.linalg.norm(axis), np.array(v) / np.linalg.norm(v))),
+        label = next((k for k, v in AXIS_PRESETS.items() if np.allclose(axis / np.linalg.norm(axis), np.array(v) / np.linalg.norm(v))),
                      ",".join(f"{v:g}" for v in axis))
         frames = ("aligned, then" if args.align else "as stored, then") + f" turned {args.rotate:g}° about {label}"
     metrics = evaluate_model(loaded.model, test, batch_size=args.batch_size)

@@ -72,6 +72,8 @@ class ModelSource:
         label: what the page's model picker shows.
         path: checkpoint file (``None`` for untrained).
         run_id: the run's id for ``run``.
+        missing: for an untrained fallback of a library molecule, why no pretrained model fills the
+            slot (:data:`MISSING_PRETRAINED`); else ``None``.
     """
 
     slot: str
@@ -79,6 +81,7 @@ class ModelSource:
     label: str
     path: str | None = None
     run_id: int | None = None
+    missing: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -168,9 +171,11 @@ def model_sources(slot: str, molecule: str | None, store_path: str | Path | None
             sources.append(ModelSource(slot, "pretrained", "pretrained (shipped with the app)", str(path)))
         sources += _run_sources(slot, molecule, store_path)
     label = f"untrained (random weights, seed {UNTRAINED_SEED})"
+    missing = None
     if molecule is not None and slot in MISSING_PRETRAINED and not any(s.kind == "pretrained" for s in sources):
-        label += f": {MISSING_PRETRAINED[slot]}"
-    sources.append(ModelSource(slot, "untrained", label))
+        missing = MISSING_PRETRAINED[slot]
+        label += f": {missing}"
+    sources.append(ModelSource(slot, "untrained", label, missing=missing))
     return sources
 
 
