@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "equiv"
 #: Layer number of each top-level module or subpackage of ``equiv``. Lower layers never import
 #: higher ones; ``cli`` is a consumer on top, like ``app_pages/`` and ``app.py``.
 LAYERS = {
-    "errors": 0, "paths": 0, "parsing": 0, "runtime": 0, "__init__": 0, "__main__": 8,
+    "errors": 0, "paths": 0, "parsing": 0, "formatting": 0, "links": 0, "runtime": 0, "__init__": 0, "__main__": 8,
     "o3": 1,
     "playground": 2,
     "molecules": 2, "data": 2,
