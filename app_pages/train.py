@@ -26,33 +26,32 @@ from equiv.jobs.generate import generation_seconds_estimate
 from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
 from equiv.jobs.requests import (
-    DATA_KINDS,
     DEFAULT_GENERATE_FRAMES,
-    LAB_MODELS,
-    MODEL_TITLES,
-    TrainRequest,
     check_request,
     data_status,
     generate_settings,
     launch_request,
-    preset_size,
     queue_generation,
 )
+from equiv.links import Real
 from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.parsing import parse_folder, parse_run_ids
 from equiv.runs import ACTIVE_STATUSES, RunGone, RunStore, run_owner
 from equiv.training import DEVICES, cuda_unavailable_reason
+from equiv.run_settings import (
+    DATA_KINDS,
+    LAB,
+    LAB_DEFAULTS,
+    LAB_MODELS,
+    MODEL_TITLES,
+    SWEEP_DEFAULTS,
+    lab_link,
+    parse_lab_link,
+    preset_size,
+)
 from equiv.views.run_progress import format_duration, run_progress, status_line
 from equiv.views.text import escape_markdown
-from equiv.views.train_settings import (
-    FORM_BOUNDS,
-    FORM_DEFAULTS,
-    SWEEP_DEFAULTS,
-    form_query,
-    form_request,
-    parse_form_query,
-)
 from equiv.views.training_figures import curves_figure
 
 POLL_S = 1.5
@@ -103,12 +102,12 @@ for key in ("tl_nonce", "tl_sweep_nonce", "tl_generate_nonce"):
 state.setdefault("tl_launched", [])
 if "tl_link_read" not in state:  # the first run of a session: the link fills the form
     state.tl_link_read = True
-    from_link, state.tl_link_problems = parse_form_query(st.query_params.to_dict())
+    from_link, state.tl_link_problems = parse_lab_link(st.query_params.to_dict())
     for field, value in from_link.items():
         state[f"tl_{field}"] = value
 for prefix in ("tl", "sw"):
     # Widgets take their values from here (not value=); a form left for another page comes back.
-    for field, value in state.get(f"{prefix}_form", FORM_DEFAULTS if prefix == "tl" else SWEEP_DEFAULTS).items():
+    for field, value in state.get(f"{prefix}_form", LAB_DEFAULTS if prefix == "tl" else SWEEP_DEFAULTS).items():
         state.setdefault(f"{prefix}_{field}", value)
 
 
@@ -122,7 +121,7 @@ def watch(run_id: int) -> None:
 
 
 def form_values(prefix: str) -> dict:
-    return {field: state[f"{prefix}_{field}"] for field in FORM_DEFAULTS}
+    return {field: state[f"{prefix}_{field}"] for field in LAB_DEFAULTS}
 
 
 def rmd17_folder(prefix: str) -> str | None:
@@ -136,8 +135,12 @@ def rmd17_folder(prefix: str) -> str | None:
         return None
 
 
-def request_from(prefix: str) -> TrainRequest:
-    return form_request(form_values(prefix), rmd17_folder(prefix))
+def number_setting(where, label: str, prefix: str, key: str, **kwargs) -> None:
+    """A number input bounded and explained by the lab setting ``key`` (equiv.run_settings)."""
+    rule = LAB[key].rule
+    kind = float if isinstance(rule, Real) else int
+    where.number_input(label, min_value=kind(rule.low), max_value=kind(rule.high), key=f"{prefix}_{key}",
+                       help=LAB[key].help[0].upper() + LAB[key].help[1:] + ".", **kwargs)
 
 
 def data_inputs(prefix: str) -> None:
@@ -158,29 +161,24 @@ def data_inputs(prefix: str) -> None:
 
 def budget_inputs(prefix: str) -> None:
     b0, b1, b2 = st.columns(3)
-    b0.number_input("Steps (0: no limit)", min_value=0, max_value=FORM_BOUNDS["steps"][1], step=100, key=f"{prefix}_steps",
-                    help="Optimizer steps, the same for every run whatever its training-set size (a fair budget for a "
-                         "learning curve), with a cosine schedule that ends annealed.")
-    b1.number_input("Epochs (0: no limit)", min_value=0, max_value=FORM_BOUNDS["epochs"][1], step=5, key=f"{prefix}_epochs")
-    b2.number_input("Time limit, s (0: none)", min_value=0.0, step=30.0, format="%.0f", key=f"{prefix}_seconds")
+    number_setting(b0, "Steps (0: no limit)", prefix, "steps", step=100)
+    number_setting(b1, "Epochs (0: no limit)", prefix, "epochs", step=5)
+    number_setting(b2, "Time limit, s (0: none)", prefix, "seconds", step=30.0, format="%.0f")
     d1, d2 = st.columns(2)
     d1.selectbox("Device", list(DEVICES), key=f"{prefix}_device",
                  help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None
                                                                 else f"No CUDA here: {cuda_reason}."))
-    d2.number_input("Seed", min_value=0, key=f"{prefix}_seed")
+    number_setting(d2, "Seed", prefix, "seed")
 
 
 def tuning_inputs(prefix: str, model: str) -> None:
     default_layers, default_channels = preset_size(model)
     t1, t2 = st.columns(2)
-    t1.number_input("Layers", min_value=1, max_value=FORM_BOUNDS["layers"][1], placeholder=f"preset: {default_layers}",
-                    key=f"{prefix}_layers", help="Interaction layers (MLP: hidden layers). Empty: the preset's.")
-    t2.number_input("Channels", min_value=1, max_value=FORM_BOUNDS["channels"][1], placeholder=f"preset: {default_channels}",
-                    key=f"{prefix}_channels", help="Channels per irrep (GVP: scalar channels; MLP: width).")
+    number_setting(t1, "Layers", prefix, "layers", placeholder=f"preset: {default_layers}")
+    number_setting(t2, "Channels", prefix, "channels", placeholder=f"preset: {default_channels}")
     t3, t4 = st.columns(2)
-    t3.number_input("Learning rate", min_value=0.0, max_value=FORM_BOUNDS["lr"][1], format="%.4g", placeholder="default",
-                    key=f"{prefix}_lr", help="Empty: the architecture's default (GVP 0.003, the others 0.01).")
-    t4.number_input("Batch size", min_value=1, max_value=FORM_BOUNDS["batch"][1], key=f"{prefix}_batch")
+    number_setting(t3, "Learning rate", prefix, "lr", format="%.4g", placeholder="default")
+    number_setting(t4, "Batch size", prefix, "batch")
 
 
 # -- page -----------------------------------------------------------------------------------------
@@ -201,8 +199,8 @@ with single_tab:
     with c2:
         data_inputs("tl")
         n1, n2 = st.columns(2)
-        n1.number_input("Training structures", min_value=1, step=25, key="tl_n_train")
-        n2.number_input("Validation structures", min_value=1, step=10, key="tl_n_val")
+        number_setting(n1, "Training structures", "tl", "n_train", step=25)
+        number_setting(n2, "Validation structures", "tl", "n_val", step=10)
     with c3:
         budget_inputs("tl")
 
@@ -237,7 +235,7 @@ with single_tab:
                     help="A click on Launch with the same settings from the same form is the same run (a double click "
                          "never queues twice). Press this to queue the same settings once more.")
     if launched:
-        check = check_request(request_from("tl"), store)
+        check = check_request(form_values("tl"), store, rmd17_folder("tl"))
         if not check.ok:
             for problem in check.problems:
                 st.error(escape_markdown(problem), icon=":material/block:")
@@ -288,13 +286,14 @@ with sweep_tab:
         st.text_input("Training-set sizes", key="sw_sizes")
         m1, m2 = st.columns(2)
         m1.number_input("Seeds", min_value=1, max_value=10, key="sw_seeds")
-        m2.number_input("Validation structures", min_value=1, key="sw_n_val")
+        number_setting(m2, "Validation structures", "sw", "n_val")
     with s3:
         budget_inputs("sw")
     sweep_clicked = st.button("Queue the sweep", type="primary", icon=":material/stacked_line_chart:", key="sw_launch")
     if sweep_clicked:
         try:
-            plan = plan_sweep(sweep_models, parse_sizes(state.sw_sizes), int(state.sw_seeds), request_from("sw"))
+            plan = plan_sweep(sweep_models, parse_sizes(state.sw_sizes), int(state.sw_seeds),
+                              {**form_values("sw"), "data_dir": rmd17_folder("sw")})
             checks, problems = check_sweep(plan, store)
         except EquivError as exc:
             problems = [str(exc)]
@@ -321,7 +320,7 @@ with sweep_tab:
 
 # The link follows the form (a reload keeps it) and names the watched run and sweep.
 state.tl_form, state.sw_form = form_values("tl"), form_values("sw")
-query = form_query(state.tl_form)
+query = lab_link(state.tl_form)
 for key in ("run", "group"):
     if key in st.query_params:
         query[key] = st.query_params[key]

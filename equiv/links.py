@@ -129,8 +129,9 @@ class Real(Rule):
 
     @property
     def rule(self) -> str:
-        low = f"above {format_number(self.low)}" if self.low_open else f"from {format_number(self.low)}"
-        return f"a number {low} to {format_number(self.high)}"
+        if self.low_open:
+            return f"a number above {format_number(self.low)} and at most {format_number(self.high)}"
+        return f"a number from {format_number(self.low)} to {format_number(self.high)}"
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,16 @@ import pytest
 from equiv.data import default_xtb_path, generate_xtb_dataset, write_dataset_npz
 from equiv.jobs.launcher import _starting_launcher, launcher_pid
 from equiv.jobs.queues import DEVICE_QUEUES
-from equiv.jobs.requests import TrainRequest
 from equiv.runs import RunStore, pid_alive, this_host
 
 #: A training run of a few seconds (most of it the worker's interpreter start).
-TINY = dict(model="nequip-l1", data_kind="xtb", molecule="ethanol", n_train=10, n_val=5, epochs=2, layers=1,
+TINY = dict(model="nequip-l1", data="xtb", molecule="ethanol", n_train=10, n_val=5, epochs=2, layers=1,
             channels=4, device="cpu")
 
 
-def tiny_request(**changes) -> TrainRequest:
-    return TrainRequest(**{**TINY, **changes})
+def tiny_request(**changes) -> dict:
+    """The training lab's form values of a tiny run (setting keys, equiv.run_settings.LAB)."""
+    return {**TINY, **changes}
 
 
 def tiny_xtb(molecule: str = "ethanol", frames: int = 60) -> int:

@@ -228,7 +228,7 @@ def test_parallel_workers_give_the_same_frames_as_one_process():
 
 def test_old_generated_data_sets_are_refused_with_the_command_and_regenerated_by_make_data(capsys):
     from equiv.data import write_dataset_npz
-    from equiv.jobs.requests import check_request, TrainRequest
+    from equiv.jobs.requests import check_request
 
     ds = generate_xtb_dataset("water", frames=6, stride=2, equilibration_steps=4, trajectories=1, seed=0, workers=1)
     generation = {k: v for k, v in ds.metadata.generation.items() if k != "generator_version"}
@@ -238,8 +238,8 @@ def test_old_generated_data_sets_are_refused_with_the_command_and_regenerated_by
     with pytest.raises(DataError, match=r"outdated: it was written by generator version 1 .*5 fs apart.*"
                                         r"equiv data generate --molecule water .* --force"):
         load_dataset("xtb:water")
-    problems = check_request(TrainRequest(model="nequip-l0", data_kind="xtb", molecule="water", n_train=2, n_val=1,
-                                          batch_size=1)).problems
+    problems = check_request({"model": "nequip-l0", "data": "xtb", "molecule": "water", "n_train": 2, "n_val": 1,
+                              "batch": 1}).problems
     assert len(problems) == 1 and "outdated" in problems[0] and "--force" in problems[0]
     # `make data` runs generate --if-missing: an outdated file is regenerated, a current one kept.
     tiny = ["--frames", "8", "--stride", "2", "--equilibration", "4"]

@@ -31,7 +31,7 @@ from equiv.views.irreps_settings import QUERY_KEYS as IRREPS_KEYS
 from equiv.views.rotation_lab import MAX_BATCH_ATOMS, MAX_BATCH_PAIRS, MAX_MODEL_ATOMS, PAIR_CUTOFF, evaluate
 from equiv.views.rotation_settings import QUERY_KEYS as ROTATE_KEYS
 from equiv.views.run_tables import format_metric, runs_frame
-from equiv.views.train_settings import FORM_DEFAULTS
+from equiv.run_settings import LAB_DEFAULTS
 from tests.apptest_tools import open_page, shown, texts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -440,7 +440,7 @@ def _hostile_values(rng: random.Random) -> list[str]:
 PAGE_KEYS: dict[str, list[str]] = {
     "app_pages/rotate.py": [*ROTATE_KEYS, "run"],
     "app_pages/irreps.py": [*IRREPS_KEYS, "section"],
-    "app_pages/train.py": [*FORM_DEFAULTS, "data", "run", "group"],
+    "app_pages/train.py": [*LAB_DEFAULTS, "run", "group"],
     "app_pages/runs.py": ["run", "group", "molecule"],
     "app_pages/md.py": ["molecule", "model", "ensemble", "temperature", "timestep", "steps", "seed", "show"],
     "app_pages/playground.py": ["f", "expr", "seed"],

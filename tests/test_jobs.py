@@ -178,15 +178,14 @@ def test_checks_use_the_real_data_set_size_and_give_reasons(monkeypatch):
     too_many = check_request(tiny_request(n_train=26, n_val=5)).problems
     assert too_many == ["generated ethanol MD (GFN2-xTB, 500 K) has 30 structures for training and validation; "
                         "26 + 5 were asked for: use at most 25 training structures with 5 for validation."]
-    problems = check_request(tiny_request(n_train=0, epochs=None, max_time_s=None, lr=5.0, batch_size=3)).problems
-    assert problems == ["The training-set size must be at least 1 structure, not 0.",
-                        "Give a budget: a number of optimizer steps, of epochs, a time limit, or several.",
-                        "The learning rate must lie above 0 and at most 1, not 5.0."]
-    assert check_request(tiny_request(batch_size=20)).problems == [
+    problems = check_request(tiny_request(n_train=0, epochs=0, seconds=0, lr=5.0, batch=3)).problems
+    assert problems == ["The training-set size must be at least 1, not 0.",
+                        "The learning rate must be a number above 0 and at most 1, not 5.0."]
+    assert check_request(tiny_request(batch=20)).problems == [
         "The batch size (20) is larger than the training set (10 structures)."]
-    rmd17 = check_request(tiny_request(data_kind="rmd17")).problems
+    rmd17 = check_request(tiny_request(data="rmd17")).problems
     assert len(rmd17) == 1 and "equiv data download rmd17" in rmd17[0] and RMD17_FOLDER_ENV in rmd17[0]
-    assert "rMD17 has no water" in check_request(tiny_request(data_kind="rmd17", molecule="water")).problems[0]
+    assert "rMD17 has no water" in check_request(tiny_request(data="rmd17", molecule="water")).problems[0]
     missing = check_request(tiny_request(molecule="benzene")).problems
     assert len(missing) == 1 and missing[0].startswith("No generated data set for benzene yet")
 
@@ -203,11 +202,11 @@ def test_cuda_chosen_without_cuda_is_refused_with_the_reason():
 def test_rmd17_with_a_local_copy_uses_its_sizes_and_an_absolute_folder():
     from tests.conftest import RMD17_SLICE
 
-    check = check_request(tiny_request(data_kind="rmd17", n_train=51, n_val=10, data_dir=str(RMD17_SLICE)))
+    check = check_request(tiny_request(data="rmd17", n_train=51, n_val=10, data_dir=str(RMD17_SLICE)))
     assert check.problems == ["rMD17 ethanol (PBE/def2-SVP, Christensen & von Lilienfeld 2020) has 60 structures "
                               "for training and validation; 51 + 10 were asked for: use at most 50 training "
                               "structures with 10 for validation."]
-    ok = check_request(tiny_request(data_kind="rmd17", molecule="aspirin", data_dir=str(RMD17_SLICE)))
+    ok = check_request(tiny_request(data="rmd17", molecule="aspirin", data_dir=str(RMD17_SLICE)))
     assert ok.ok and ok.config.data == "rmd17:aspirin" and ok.config.data_dir == str(RMD17_SLICE.resolve())
 
 
@@ -249,7 +248,7 @@ def test_sweep_grid_order_idempotence_and_refusal():
     with pytest.raises(EquivError, match="unknown model 'transformer'"):
         parse_models("mlp,transformer")
     plan = plan_sweep(["mlp", "nequip-l0"], [5, 10], 2, tiny_request())
-    assert [(r.seed, r.n_train, r.model) for r in plan.requests] == [
+    assert [(r["seed"], r["n_train"], r["model"]) for r in plan.requests] == [
         (0, 5, "mlp"), (0, 5, "nequip-l0"), (0, 10, "mlp"), (0, 10, "nequip-l0"),
         (1, 5, "mlp"), (1, 5, "nequip-l0"), (1, 10, "mlp"), (1, 10, "nequip-l0")]
     group, runs = queue_sweep(plan, store, group_id="sweep-test", launch=False)
@@ -351,13 +350,14 @@ def test_equiv_sweep_json_reports_slope_intervals_and_delta_vs_l0_per_seed(capsy
 
 def test_steps_request_trains_with_a_cosine_schedule_to_the_same_steps():
     tiny_xtb(frames=40)
-    check = check_request(tiny_request(epochs=None, max_time_s=None, steps=50))
+    check = check_request(tiny_request(epochs=0, seconds=0, steps=50))
     assert check.ok and check.config.max_steps == 50 and check.config.lr_schedule == "cosine"
     assert check.config.validation_interval == 2 and check.config.budget_text() == "50 steps"
-    from equiv.views.train_settings import SWEEP_DEFAULTS, form_request
+    from equiv.run_settings import SWEEP_DEFAULTS, config_values
 
-    sweep = form_request(SWEEP_DEFAULTS)
-    assert sweep.steps == 1000 and sweep.epochs is None and sweep.max_time_s is None
+    sweep = config_values(SWEEP_DEFAULTS)
+    assert sweep["max_steps"] == 1000 and sweep["epochs"] is None and sweep["max_time_s"] is None
+    assert sweep["lr_schedule"] == "cosine"
 
 
 def test_launches_from_two_threads_at_once_are_two_runs_without_errors():
@@ -505,7 +505,7 @@ def test_a_run_that_would_not_fit_is_refused_with_its_estimate(monkeypatch):
     store = RunStore()
     small = TrainConfig(model="nequip-l1", data="xtb:ethanol", n_train=10, epochs=1, device="cpu")
     assert create_train_run(small, store).status == "queued"
-    big = TrainConfig(model="nequip-paper", data="xtb:aspirin", n_train=10, epochs=1, device="cpu", batch_size=32,
+    big = TrainConfig(model="nequip-paper", data="xtb:aspirin", n_train=100, epochs=1, device="cpu", batch_size=32,
                       eval_batch_size=200)
     with pytest.raises(TrainingError, match=f"about {estimate_memory_mb(big):,.0f} MiB .* more than the 2,000 MiB"):
         create_train_run(big, store)

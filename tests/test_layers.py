@@ -15,7 +15,7 @@ LAYERS = {
     "playground": 2,
     "molecules": 2, "data": 2,
     "graphs": 3, "models": 3,
-    "training": 4, "runs": 4, "md": 4,
+    "training": 4, "runs": 4, "md": 4, "run_settings": 3,
     "jobs": 5,
     "views": 6,
     "widgets": 7,

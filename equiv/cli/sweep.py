@@ -32,6 +32,7 @@ from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_swe
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.cli.progress import format_seconds
 from equiv.errors import EquivError
+from equiv.run_settings import DEFAULT_SWEEP_STEPS, add_setting_arguments
 
 __all__ = ["register", "run"]
 
@@ -40,23 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="queue a data-efficiency sweep and report its learning curves",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", help="comma-separated: mlp, gvp, nequip-l0, nequip-l1, nequip-l2, nequip-l3")
-    p.add_argument("--molecule", help="a library molecule (ethanol, aspirin, ...)")
-    p.add_argument("--data", choices=["xtb", "rmd17"], default="xtb",
-                   help="xtb: generated GFN2-xTB data of the molecule (equiv data generate); rmd17: rMD17 (default xtb)")
-    p.add_argument("--data-dir", help="rMD17 folder (default: $EQUIV_RMD17_DIR or the data home)")
+    add_setting_arguments(p, ("molecule", "data", "data_dir"), defaults={"molecule": None})
     p.add_argument("--n-train", help="comma-separated training-set sizes, e.g. 25,50,100,200")
     p.add_argument("--seeds", type=int, default=1, help="seeds per (model, size): 0 … N-1 (default 1)")
-    p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
-    p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
-    budget = p.add_argument_group("budget per run (default: --steps 1000)")
-    budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every member (cosine to zero)")
-    budget.add_argument("--epochs", type=int, help="epochs (unfair across sizes: n = 800 gets 32× the steps of n = 25)")
-    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time in seconds (unfair across sizes and models)")
-    p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
-    p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
-    p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
-    p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default auto")
+    add_setting_arguments(p, ("n_val", "n_test"))
+    add_setting_arguments(p.add_argument_group(f"budget per run (default: --steps {DEFAULT_SWEEP_STEPS})"),
+                          ("steps", "epochs", "seconds"), defaults={"steps": None, "epochs": None, "seconds": None})
+    add_setting_arguments(p, ("batch", "lr", "layers", "channels", "device"))
     p.add_argument("--group", help="group id (default: a new one); queuing the same grid again under it adds nothing")
     p.add_argument("--wait", action="store_true", help="wait until every run has ended, then report")
     p.add_argument("--report", metavar="GROUP", help="only report the learning curves of an existing sweep")
@@ -146,17 +137,15 @@ def run(args: argparse.Namespace) -> int:
                                         ("--n-train", args.n_train)) if not value]
     if missing:
         raise EquivError(f"give {', '.join(missing)} (or --report GROUP)")
-    from equiv.jobs.requests import DEFAULT_SWEEP_STEPS, TrainRequest
     from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
     from equiv.runs import RunStore
 
-    steps = args.steps
-    if steps is None and args.epochs is None and args.max_time is None:
-        steps = DEFAULT_SWEEP_STEPS
-    base = TrainRequest(data_kind=args.data, molecule=args.molecule.strip().lower().replace("-", "_"),
-                        n_val=args.n_val, n_test=args.n_test, epochs=args.epochs, max_time_s=args.max_time, steps=steps,
-                        device=args.device, lr=args.lr, batch_size=args.batch_size, layers=args.layers,
-                        channels=args.channels, data_dir=args.data_dir)
+    budget = {"steps": args.max_steps, "epochs": args.epochs, "seconds": args.max_time_s}
+    if all(v is None for v in budget.values()):
+        budget["steps"] = DEFAULT_SWEEP_STEPS
+    base = {"data": args.data, "molecule": args.molecule.strip().lower().replace("-", "_"), "n_val": args.n_val,
+            "n_test": args.n_test, **{k: v or 0 for k, v in budget.items()}, "device": args.device, "lr": args.lr,
+            "batch": args.batch_size, "layers": args.layers, "channels": args.channels, "data_dir": args.data_dir}
     plan = plan_sweep(parse_models(args.models), parse_sizes(args.n_train), args.seeds, base)
     store = RunStore()
     t0 = time.time()

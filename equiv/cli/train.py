@@ -17,10 +17,10 @@ import sys
 from typing import Any
 
 from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_train
-from equiv.cli.equivariance import MODEL_NAMES
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.cli.progress import format_seconds
 from equiv.errors import EquivError
+from equiv.run_settings import add_setting_arguments
 
 __all__ = ["register", "run"]
 
@@ -31,46 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog="Defaults follow the NequIP rMD17 recipe: Adam (AMSGrad), lr 0.01 (GVP 0.003), batch 5, loss "
                               "weights force 1000 / energy 1, EMA 0.99, reduce-on-plateau (patience 50, factor "
                               "0.8), stop below lr 1e-6. Without --steps, --epochs or --max-time it trains for 300 s.")
-    p.add_argument("--model", required=True, metavar="NAME", help=f"model preset: {', '.join(MODEL_NAMES)}")
-    p.add_argument("--data", required=True, metavar="SPEC",
-                   help="rmd17:<molecule>[:NN], xtb:<molecule>, or a file (.npz written by equiv, extended XYZ)")
-    p.add_argument("--data-dir", help="rMD17 folder (default: $EQUIV_RMD17_DIR or the data home)")
-    p.add_argument("--n-train", type=int, required=True, help="training structures")
-    p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
-    p.add_argument("--n-test", type=int, help="test structures (default: the whole test split)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, help="epochs to train")
-    budget.add_argument("--max-time", type=float, metavar="SECONDS", help="training time budget in seconds")
-    p.add_argument("--steps", "--max-steps", dest="max_steps", type=int,
-                   help="optimizer steps (alone: the budget, with a cosine schedule to zero over them, as in sweeps; "
-                        "with --epochs or --max-time: also stop after this many)")
-    p.add_argument("--batch-size", type=int, default=5, help="structures per step (default 5)")
-    p.add_argument("--lr", type=float, help="learning rate (default 0.01; GVP 0.003)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--seed", type=int, default=0, help="initialisation, split and batch-order seed (default 0)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: the cores other processes leave idle, re-checked every epoch; "
-                        "give a number for bit-identical reruns)")
-    p.add_argument("--layers", type=int, help="interaction layers (MLP: hidden layers)")
-    p.add_argument("--channels", type=int, help="channels per irrep (GVP: scalar channels; MLP: width)")
+    add_setting_arguments(p, TRAIN_OPTIONS, required=("model", "data_spec", "n_train"),
+                          defaults={"epochs": None, "seconds": None, "steps": None})
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="any model config field, VALUE as JSON (e.g. l_max=1, radial_hidden=[32,32]); repeatable")
-    p.add_argument("--energy-weight", type=float, default=1.0, help="energy loss weight (default 1)")
-    p.add_argument("--force-weight", type=float, default=1000.0, help="force loss weight (default 1000)")
-    p.add_argument("--ema-decay", type=float, default=0.99, help="EMA decay of the weights; 0 turns it off (default 0.99)")
-    p.add_argument("--lr-schedule", choices=["plateau", "cosine"],
-                   help="plateau: reduce-on-plateau, the NequIP recipe (default); cosine: anneal to zero over the budget "
-                        "(default with --steps alone)")
-    p.add_argument("--patience", type=int, default=50, help="reduce-on-plateau patience in epochs (default 50)")
-    p.add_argument("--early-stop", type=int, metavar="EPOCHS",
-                   help="stop after this many epochs without a better validation loss")
-    p.add_argument("--checkpoint", help="where the best checkpoint goes (default: the data home's checkpoints/)")
-    p.add_argument("--energy-key", help="energy key of an extended XYZ file")
-    p.add_argument("--forces-key", help="forces key of an extended XYZ file")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     add_json_flag(p)
     add_executor_flags(p)  # --executor local|slurm and --slurm-* (equiv.cli.cluster)
     p.set_defaults(func=run)
+
+
+#: The settings ``equiv train`` takes as options (equiv.run_settings.SETTINGS): all with a flag.
+TRAIN_OPTIONS = ("model", "data_spec", "data_dir", "n_train", "n_val", "n_test", "epochs", "seconds", "steps", "batch",
+                 "lr", "device", "dtype", "seed", "threads", "layers", "channels", "energy_weight", "force_weight",
+                 "ema_decay", "lr_schedule", "plateau_patience", "early_stop_patience", "checkpoint", "energy_key",
+                 "forces_key")
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,18 +64,17 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _config_dict(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "model": args.model, "model_options": _model_options(args), "data": args.data, "data_dir": args.data_dir,
-        "energy_key": args.energy_key, "forces_key": args.forces_key, "n_train": args.n_train, "n_val": args.n_val,
-        "n_test": args.n_test, "epochs": args.epochs, "max_time_s": args.max_time, "max_steps": args.max_steps,
-        "batch_size": args.batch_size, "lr": args.lr, "energy_weight": args.energy_weight,
-        "force_weight": args.force_weight, "ema_decay": args.ema_decay or None, "lr_schedule": args.lr_schedule or (
-            "cosine" if args.max_steps and args.epochs is None and args.max_time is None else "plateau"),
-        "plateau_patience": args.patience,
-        "early_stop_patience": args.early_stop, "device": args.device, "dtype": args.dtype, "seed": args.seed,
-        "threads": args.threads, "checkpoint": args.checkpoint,
-        "labels": {"command": shlex.join(["equiv", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "equiv train"},
-    }
+    """The run's config fields: every setting option as given (checked by TrainConfig, all at once)."""
+    from equiv.run_settings import BY_KEY, config_values
+
+    values = {key: getattr(args, BY_KEY[key].config_field or key) for key in TRAIN_OPTIONS}
+    values["model_options"] = _model_options(args)
+    config = config_values(values, args.data_dir)
+    config.pop("model_options")
+    config["model_options"] = values["model_options"]
+    config["ema_decay"] = config["ema_decay"] or None
+    config["labels"] = {"command": shlex.join(["equiv", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "equiv train"}
+    return config
 
 
 class _EpochPrinter:

@@ -13,8 +13,8 @@ first, then the training set as the next ``n_train`` of one permutation), so a c
 with like; seeds change the split and the initialisation.
 
 Example:
-    >>> plan = plan_sweep(["gvp", "nequip-l1"], [25, 50], 2, TrainRequest(data_kind="xtb", molecule="ethanol"))
-    >>> len(plan.requests), plan.requests[0].model, plan.requests[0].n_train, plan.requests[0].seed
+    >>> plan = plan_sweep(["gvp", "nequip-l1"], [25, 50], 2, {"data": "xtb", "molecule": "ethanol"})
+    >>> len(plan.requests), plan.requests[0]["model"], plan.requests[0]["n_train"], plan.requests[0]["seed"]
     (8, 'gvp', 25, 0)
 """
 
@@ -23,12 +23,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from equiv.errors import EquivError
-from equiv.jobs.requests import LAB_MODELS, RequestCheck, TrainRequest, check_request
+from equiv.jobs.requests import RequestCheck, check_request
 from equiv.runs import Run, RunStore
 from equiv.training import TrainConfig
+from equiv.run_settings import LAB_MODELS
 
 __all__ = ["SweepPlan", "SweepMember", "plan_sweep", "check_sweep", "checked_members", "queue_sweep", "new_group_id",
            "parse_sizes", "parse_models", "MAX_SWEEP_RUNS"]
@@ -73,25 +74,26 @@ def parse_models(text: str | list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """The grid: one :class:`TrainRequest` per member, in queue order."""
+    """The grid: the lab settings of each member (setting key → value), in queue order."""
 
     models: list[str]
     sizes: list[int]
     seeds: int
-    base: TrainRequest
-    requests: list[TrainRequest] = field(default_factory=list)
+    base: Mapping[str, Any]
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_runs(self) -> int:
         return len(self.requests)
 
 
-def plan_sweep(models: list[str], sizes: list[int], seeds: int, base: TrainRequest) -> SweepPlan:
+def plan_sweep(models: list[str], sizes: list[int], seeds: int, base: Mapping[str, Any]) -> SweepPlan:
     """Every (seed, size, model) member of the grid, from ``base`` (data set, budget, sizes...)."""
     if not isinstance(seeds, int) or seeds < 1:
         raise EquivError(f"the number of seeds must be at least 1, not {seeds}")
     models, sizes = parse_models(models), sorted(set(sizes))
-    requests = [base.replace(model=m, n_train=n, seed=base.seed + s)
+    seed0 = int(base.get("seed", 0))
+    requests = [{**base, "model": m, "n_train": n, "seed": seed0 + s}
                 for s in range(seeds) for n in sizes for m in models]
     if len(requests) > MAX_SWEEP_RUNS:
         raise EquivError(f"the sweep has {len(requests)} runs; at most {MAX_SWEEP_RUNS} can be queued at once")
@@ -125,7 +127,7 @@ def checked_members(plan: SweepPlan, store: RunStore, group_id: str,
     if problems:
         raise EquivError("the sweep was not queued: " + " ".join(problems))
     members = [SweepMember(c.config.replace(labels={**c.config.labels, "sweep": group_id, **labels}),
-                           f"{group_id}/{c.request.model}/n{c.request.n_train}/s{c.request.seed}") for c in checks]
+                           f"{group_id}/{c.values['model']}/n{c.values['n_train']}/s{c.values['seed']}") for c in checks]
     store.check_room([m.idempotency_key for m in members])
     return members
 

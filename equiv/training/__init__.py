@@ -1,7 +1,8 @@
 """Training: :class:`TrainConfig` → :func:`train` → :class:`TrainResult`, and the executor that
 carries a run record of the run store through training (:func:`execute_run`).
 
-* :mod:`~equiv.training.config`: the settings (JSON-serialisable; a run record stores them).
+* :mod:`~equiv.run_settings`: every setting of a run, defined once (bounds, help, flags, link keys);
+* :mod:`~equiv.training.config`: a run's settings (JSON-serialisable; a run record stores them).
 * :mod:`~equiv.training.trainer`: the loop (Adam/AMSGrad, reduce-on-plateau, EMA, best checkpoint,
   validation per epoch, test in meV and meV/Å).
 * :mod:`~equiv.training.evaluate`: test errors of any model on any frames (``equiv evaluate``).
@@ -12,7 +13,8 @@ carries a run record of the run store through training (:func:`execute_run`).
 """
 
 from equiv.training.batching import FrameTensors
-from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig, size_overrides
+from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig
+from equiv.run_settings import SETTINGS, Setting, lab_config, setting_problems, size_overrides
 from equiv.training.device import choose_threads, cuda_unavailable_reason, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
 from equiv.training.evaluate import evaluate_batches, evaluate_model, graph_r_max, zero_force_mae_mev
@@ -33,6 +35,8 @@ __all__ = [
     "DEVICES",
     "DTYPES",
     "METRIC_KEYS",
+    "SETTINGS",
+    "Setting",
     "TRAINING_KINDS",
     "EpochReport",
     "ErrorAccumulator",
@@ -51,8 +55,10 @@ __all__ = [
     "execute_run",
     "graceful_stop",
     "graph_r_max",
+    "lab_config",
     "planned_device",
     "resolve_device",
+    "setting_problems",
     "size_overrides",
     "species_counts",
     "species_energy_shift",

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from equiv.errors import DataError, TrainingError
+from equiv.run_settings import setting_problems
 
-__all__ = ["TrainConfig", "DEFAULT_LR", "LR_SCHEDULES", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "size_overrides", "spec_molecule"]
+__all__ = ["TrainConfig", "DEFAULT_LR", "LR_SCHEDULES", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "spec_molecule"]
 
 #: Budget when neither epochs, a time limit nor a step limit is given.
 DEFAULT_MAX_TIME_S = 300.0
@@ -35,39 +35,6 @@ DEFAULT_LR = {"nequip": 0.01, "mlp": 0.01, "gvp": 0.003}
 DTYPES = ("float32", "float64")
 LR_SCHEDULES = ("plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def size_overrides(model: str, layers: int | None = None, channels: int | None = None) -> dict[str, Any]:
-    """Model options for "layers" and "channels", the two sizes people tune, in each
-    architecture's own terms: NequIP ``n_layers``/``channels``; GVP ``n_layers``,
-    ``scalar_channels`` = channels and ``vector_channels`` = channels / 2; MLP ``hidden`` =
-    layers × channels.
-
-    >>> size_overrides("gvp", layers=2, channels=16)
-    {'n_layers': 2, 'scalar_channels': 16, 'vector_channels': 8}
-    >>> size_overrides("mlp", layers=2, channels=64)
-    {'hidden': [64, 64]}
-    """
-    for name, value in (("layers", layers), ("channels", channels)):
-        if value is not None and value < 1:
-            raise TrainingError(f"{name} must be 1 or more, not {value}")
-    family = model.split("-")[0]
-    out: dict[str, Any] = {}
-    if family == "mlp":
-        if layers is not None or channels is not None:
-            out["hidden"] = [channels or 128] * (layers or 3)
-    elif family == "gvp":
-        if layers is not None:
-            out["n_layers"] = layers
-        if channels is not None:
-            out["scalar_channels"] = channels
-            out["vector_channels"] = max(1, channels // 2)
-    else:
-        if layers is not None:
-            out["n_layers"] = layers
-        if channels is not None:
-            out["channels"] = channels
-    return out
 
 
 def spec_molecule(spec: Any) -> str | None:
@@ -165,6 +132,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_options", _jsonable(dict(self.model_options)))
         object.__setattr__(self, "labels", {str(k): str(v) for k, v in dict(self.labels).items()})
+        for name in ("epochs", "max_time_s", "max_steps"):  # 0: no limit of that kind
+            if getattr(self, name) == 0:
+                object.__setattr__(self, name, None)
         if self.epochs is None and self.max_time_s is None and self.max_steps is None:
             object.__setattr__(self, "max_time_s", DEFAULT_MAX_TIME_S)
         self._check()
@@ -172,51 +142,10 @@ class TrainConfig:
             object.__setattr__(self, "lr", DEFAULT_LR.get(self.model_kind, 0.01))
 
     def _check(self) -> None:
-        def positive_int(name: str, value: int | None, allow_none: bool = False) -> None:
-            if value is None and allow_none:
-                return
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TrainingError(f"{name} must be a whole number of 1 or more, not {value!r}")
-
-        positive_int("the training-set size", self.n_train)
-        positive_int("the validation-set size", self.n_val)
-        positive_int("the test-set size", self.n_test, allow_none=True)
-        positive_int("epochs", self.epochs, allow_none=True)
-        positive_int("the step limit", self.max_steps, allow_none=True)
-        positive_int("the validation interval", self.val_every_steps, allow_none=True)
-        positive_int("the batch size", self.batch_size)
-        positive_int("the evaluation batch size", self.eval_batch_size)
-        positive_int("the plateau patience", self.plateau_patience)
-        positive_int("the early-stopping patience", self.early_stop_patience, allow_none=True)
-        positive_int("threads", self.threads, allow_none=True)
-        if self.max_time_s is not None and not (math.isfinite(self.max_time_s) and self.max_time_s > 0):
-            raise TrainingError(f"the time limit must be above 0 seconds, not {self.max_time_s}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise TrainingError(f"the learning rate must be above 0, not {self.lr}")
-        for name in ("energy_weight", "force_weight"):
-            w = getattr(self, name)
-            if not (math.isfinite(w) and w >= 0):
-                raise TrainingError(f"the {name.replace('_', ' ')} must be 0 or more, not {w}")
-        if self.energy_weight == 0 and self.force_weight == 0:
-            raise TrainingError("the energy and force weights are both 0: nothing to train")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise TrainingError(f"the EMA decay must be at least 0 and below 1, not {self.ema_decay}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise TrainingError(f"the learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
-        if not 0 < self.plateau_factor < 1:
-            raise TrainingError(f"the plateau factor must lie between 0 and 1, not {self.plateau_factor}")
-        if not self.min_lr >= 0:
-            raise TrainingError(f"the minimum learning rate must be 0 or more, not {self.min_lr}")
-        if self.dtype not in DTYPES:
-            raise TrainingError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
-        if not (self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
-            raise TrainingError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise TrainingError(f"the seed must be zero or positive, not {self.seed!r}")
-        from equiv.models import PRESETS  # the registry's names; cheap once torch is loaded
-
-        if self.model not in PRESETS:
-            raise TrainingError(f"unknown model {self.model!r}; choose one of {', '.join(PRESETS)}")
+        """Every problem at once, by the rules of :data:`equiv.run_settings.SETTINGS`."""
+        problems = setting_problems(self.to_dict(), by_field=True)
+        if problems:
+            raise TrainingError(" ".join(problems))
 
     # -- derived ----------------------------------------------------------------------------
     @property
