@@ -457,9 +457,8 @@ for problem in ctl.apply_deep_link():
     st.warning(escape_markdown(problem), icon=":material/link_off:")
 requested = st.query_params.get("section")
 if requested is not None and requested not in SECTIONS:
-    st.warning(escape_markdown(f"link parameter section={requested[:60]!r} is not a section of this page; "
-                               f"showing {SECTIONS[0]!r}"),
-               icon=":material/link_off:")
+    st.warning(escape_markdown(f"link parameter section={requested[:60]}: one of {', '.join(SECTIONS)}; "
+                               f"using {SECTIONS[0]}"), icon=":material/link_off:")
 
 with st.sidebar:
     st.segmented_control("Figure downloads", EXPORT_FORMATS, format_func=str.upper, default="png", key="irreps_export",
