@@ -13,6 +13,7 @@ import streamlit as st
 import torch
 
 from equiv.errors import EquivError
+from equiv.formatting import format_significant
 from equiv.o3 import (
     TensorProductDecomposition,
     block_diagonal_D,
@@ -29,7 +30,6 @@ from equiv.views.figure_export import EXPORT_FORMATS, plot_config
 from equiv.views.irreps_figures import (
     cg_heatmaps,
     coefficient_bars,
-    format_value,
     harmonics_surfaces,
     matrix_heatmap,
     short_labels,
@@ -72,7 +72,7 @@ PART_HEADINGS = {
 
 
 def tex_number(x: float) -> str:
-    return format_value(x).replace("−", "-")
+    return format_significant(x).replace("−", "-")
 
 
 def tex_vector(v) -> str:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from equiv.formatting import format_significant
 from equiv.o3 import TensorProductDecomposition, decompose_outer_product, random_rotation, wigner_D
 from equiv.views.checks import Check, checks_table
-from equiv.views.irreps_figures import cg_heatmaps, format_value, harmonics_surfaces, matrix_heatmap, surfaces_row
+from equiv.views.irreps_figures import cg_heatmaps, harmonics_surfaces, matrix_heatmap, surfaces_row
 from equiv.views.irreps_settings import (
     IrrepsLabSettings,
     parse_query,
@@ -176,7 +177,7 @@ def test_matrix_heatmap_text_and_orientation():
     assert np.array_equal(np.asarray(trace.z), M.numpy())
     assert trace.text == (("1", "0"), ("3.25", "−4.5")) or list(map(list, trace.text)) == [["1", "0"], ["3.25", "−4.5"]]
     assert fig.layout.yaxis.autorange == "reversed" and len(fig.layout.shapes) == 2
-    assert format_value(-0.000123456) == "−0.0001235"
+    assert format_significant(-0.000123456) == "−0.0001235"
 
 
 def test_cg_heatmaps_has_one_panel_per_M():

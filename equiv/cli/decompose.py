@@ -35,10 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:10.5f}"
-
-
 def run(args: argparse.Namespace) -> int:
     from equiv.o3 import decompose_outer_product  # torch: imported only when the command runs
 
@@ -53,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     for title, _, M, comps in blocks:
         print(f"\n{title}")
         for row in M.tolist():
-            print("  [" + " ".join(_fmt(v) for v in row) + " ]")
+            print("  [" + " ".join(f"{v:10.5f}" for v in row) + " ]")  # fixed width: the columns line up
         if comps is not None:
-            print("  components: [" + " ".join(_fmt(v) for v in comps.tolist()) + " ]")
+            print("  components: [" + " ".join(f"{v:10.5f}" for v in comps.tolist()) + " ]")
     print(f"\nparts sum back to a bᵀ: max error {dec.reconstruction_error():.1e}")
     return 0

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from equiv.views.run_progress import format_duration as format_seconds
+from equiv.formatting import format_duration as format_seconds  # the name cli/train.py and cli/sweep.py import
 
 __all__ = ["ProgressBar", "format_seconds"]
 
