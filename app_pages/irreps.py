@@ -13,6 +13,7 @@ import streamlit as st
 import torch
 
 from equiv.errors import EquivError
+from equiv.formatting import format_significant
 from equiv.o3 import (
     TensorProductDecomposition,
     block_diagonal_D,
@@ -29,7 +30,6 @@ from equiv.views.figure_export import EXPORT_FORMATS, plot_config
 from equiv.views.irreps_figures import (
     cg_heatmaps,
     coefficient_bars,
-    format_value,
     harmonics_surfaces,
     matrix_heatmap,
     short_labels,
@@ -72,7 +72,7 @@ PART_HEADINGS = {
 
 
 def tex_number(x: float) -> str:
-    return format_value(x).replace("−", "-")
+    return format_significant(x).replace("−", "-")
 
 
 def tex_vector(v) -> str:
@@ -457,9 +457,8 @@ for problem in ctl.apply_deep_link():
     st.warning(escape_markdown(problem), icon=":material/link_off:")
 requested = st.query_params.get("section")
 if requested is not None and requested not in SECTIONS:
-    st.warning(escape_markdown(f"link parameter section={requested[:60]!r} is not a section of this page; "
-                               f"showing {SECTIONS[0]!r}"),
-               icon=":material/link_off:")
+    st.warning(escape_markdown(f"link parameter section={requested[:60]}: one of {', '.join(SECTIONS)}; "
+                               f"using {SECTIONS[0]}"), icon=":material/link_off:")
 
 with st.sidebar:
     st.segmented_control("Figure downloads", EXPORT_FORMATS, format_func=str.upper, default="png", key="irreps_export",

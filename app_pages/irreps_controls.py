@@ -14,14 +14,14 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from equiv.errors import EquivError
+from equiv.formatting import format_number
+from equiv.links import LinkError
 from equiv.views.text import escape_markdown
 from equiv.views.irreps_settings import (
     L_MAX,
     QUERY_KEYS,
     VECTOR_MAX_ABS,
     IrrepsLabSettings,
-    format_vector,
     parse_lab_vector,
     parse_query,
     random_euler_degrees,
@@ -47,7 +47,7 @@ def _widget_key(field: str) -> str:
 
 def _widget_value(s: IrrepsLabSettings, field: str) -> Any:
     value = getattr(s, field)
-    return format_vector(value) if field in VECTOR_FIELDS else value
+    return ", ".join(format_number(x) for x in value) if field in VECTOR_FIELDS else value  # "1, -2.5, 3"
 
 
 def _store(new: IrrepsLabSettings, refresh: Sequence[str] = ()) -> None:
@@ -75,12 +75,13 @@ def _on_field(field: str) -> None:
 
 def _on_vector(field: str) -> None:
     key = _widget_key(field)
+    typed = st.session_state[key]
     try:
-        value = parse_lab_vector(st.session_state[key])
-    except EquivError as exc:
-        current = format_vector(getattr(settings(), field))
+        value = parse_lab_vector(typed)
+    except LinkError as exc:
+        current = _widget_value(settings(), field)
         # Kept outside the widget's state, so the typed text and its message survive a tab switch.
-        st.session_state[key + "_error"] = (st.session_state[key], f"{field}: {exc}. Still using {field} = ({current}).")
+        st.session_state[key + "_error"] = (typed, f"{field}: {typed[:60]!r} is not {exc}. Still using {field} = ({current}).")
         return
     st.session_state.pop(key + "_error", None)
     _store(dataclasses.replace(settings(), **{field: value}))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from equiv.formatting import format_metric
 from equiv.runs import Run, RunStore
 from equiv.training import TRAINING_KINDS
 from equiv.views.learning_curves import learning_curves, slope_table
-from equiv.views.run_tables import dataset_label, format_metric
+from equiv.views.run_tables import dataset_label
 from equiv.views.text import escape_markdown
 from equiv.views.training_figures import learning_curve_figure
 

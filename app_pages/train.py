@@ -50,7 +50,8 @@ from equiv.run_settings import (
     parse_lab_link,
     preset_size,
 )
-from equiv.views.run_progress import format_duration, run_progress, status_line
+from equiv.formatting import format_duration
+from equiv.views.run_progress import run_progress, status_line
 from equiv.views.text import escape_markdown
 from equiv.views.training_figures import curves_figure
 

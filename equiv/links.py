@@ -193,38 +193,48 @@ class Flag(Rule):
 @dataclass(frozen=True)
 class Vector(Rule):
     """``n`` finite numbers (``1,2,3``, ``1 2 3`` or ``[1, 2, 3]``), each ``|x| ≤ max_abs``;
-    ``nonzero``: not all (nearly) zero."""
+    ``nonzero``: not all (nearly) zero; ``names``: named vectors also accepted (``x`` → (1, 0, 0))."""
 
     n: int = 3
     max_abs: float = 1e6
     nonzero: bool = False
+    names: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def read(self, text: str) -> tuple[float, ...]:
+        named = dict(self.names).get(_name(text))
+        if named is not None:
+            return tuple(named)
         values = _numbers(text, self.n)
         if max(abs(v) for v in values) > self.max_abs or (self.nonzero and math.hypot(*values) < 1e-9):
             raise ValueError
         return tuple(v + 0.0 for v in values)
 
     def show(self, value: Sequence[float]) -> str:
-        return ",".join(format_number(float(v)) for v in value)
+        name = next((k for k, v in self.names if tuple(v) == tuple(value)), None)
+        return name or ",".join(format_number(float(v)) for v in value)
 
     @property
     def rule(self) -> str:
         example = ",".join(str(i + 1) for i in range(self.n))
         what = f"{self.n} numbers like {example}, each from -{format_number(self.max_abs)} to {format_number(self.max_abs)}"
-        return what + (", not all zero" if self.nonzero else "")
+        named = f"{', '.join(k for k, _ in self.names)} or " if self.names else ""
+        return named + what + (", not all zero" if self.nonzero else "")
 
 
 @dataclass(frozen=True)
 class Choice(Rule):
-    """One of ``options`` (case-insensitive; ``aliases`` map other spellings to an option)."""
+    """One of ``options`` (case-insensitive; ``aliases`` map other spellings to an option).
+
+    >>> Choice(("e", "o"), aliases=(("even", "e"), ("-1", "o"))).parse("-1")
+    'o'
+    """
 
     options: tuple[str, ...]
     aliases: tuple[tuple[str, str], ...] = ()
 
     def read(self, text: str) -> str:
         key = _name(text)
-        key = dict(self.aliases).get(key, key)
+        key = {_name(a): o for a, o in self.aliases}.get(key, key)
         by_name = {_name(o): o for o in self.options}
         return by_name[key]
 

@@ -1,24 +1,21 @@
-"""Parsing what a person types (CLI arguments, text boxes, URL query values) into numbers.
+"""Parsing what a person types (CLI arguments, text boxes, URL query values) into run ids and
+folders; numbers, vectors and angles have their rules in :mod:`equiv.links`.
 
 Every function raises :class:`equiv.errors.EquivError` with a message that says what was expected.
 
 Example:
-    >>> parse_vector("1, -2.5, 3e-1")
-    [1.0, -2.5, 0.3]
     >>> parse_run_ids("12,13")
     ([12, 13], [])
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from pathlib import Path
 
 from equiv.errors import EquivError
 
-__all__ = ["MAX_FOLDER_CHARS", "MAX_LINKED_RUNS", "MAX_RUN_ID", "parse_folder", "parse_run_id", "parse_run_ids", "parse_vector"]
+__all__ = ["MAX_FOLDER_CHARS", "MAX_LINKED_RUNS", "MAX_RUN_ID", "parse_folder", "parse_run_id", "parse_run_ids"]
 
 #: Largest run id a link may name (SQLite integers are 64-bit; ids are counted from 1).
 MAX_RUN_ID = 10**12
@@ -26,32 +23,6 @@ MAX_RUN_ID = 10**12
 MAX_LINKED_RUNS = 5
 #: Longest folder name accepted in a text box (Linux allows 4,096 bytes per path, 255 per part).
 MAX_FOLDER_CHARS = 1024
-
-
-def parse_vector(text: str, n: int = 3, max_abs: float | None = None) -> list[float]:
-    """``"1,2,3"`` (commas and/or spaces, optional brackets) → ``[1.0, 2.0, 3.0]``.
-
-    Args:
-        text: the typed value.
-        n: how many numbers are expected.
-        max_abs: if given, every number must satisfy ``|x| ≤ max_abs``.
-
-    Raises:
-        EquivError: wrong count, something that is not a number, NaN/infinity, or too large.
-    """
-    example = ",".join(str(i + 1) for i in range(n))
-    parts = [p for p in re.split(r"[,\s]+", text.strip().strip("[]()")) if p]
-    if len(parts) != n:
-        raise EquivError(f"a vector needs {n} comma-separated numbers like {example}; got {text[:60]!r}")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise EquivError(f"{text[:60]!r} is not {n} numbers like {example}") from None
-    if not all(math.isfinite(v) for v in values):
-        raise EquivError(f"{text[:60]!r} contains NaN or infinity")
-    if max_abs is not None and any(abs(v) > max_abs for v in values):
-        raise EquivError(f"{text[:60]!r}: each number must lie between −{max_abs:g} and {max_abs:g}")
-    return values
 
 
 def parse_run_id(text: str) -> int:

@@ -42,7 +42,7 @@ def test_decompose_text_output(capsys):
 def test_decompose_bad_input_is_a_clear_error(capsys, bad):
     assert main(["decompose", *bad]) == 2
     err = capsys.readouterr().err
-    assert "error:" in err and "Traceback" not in err
+    assert f"error: a = {bad[0]!r}: give 3 numbers like 1,2,3" in err and "Traceback" not in err
 
 
 def test_molecules_json():

@@ -30,8 +30,9 @@ from equiv.parsing import MAX_LINKED_RUNS, parse_folder, parse_run_id, parse_run
 from equiv.views.irreps_settings import QUERY_KEYS as IRREPS_KEYS
 from equiv.views.rotation_lab import MAX_BATCH_ATOMS, MAX_BATCH_PAIRS, MAX_MODEL_ATOMS, PAIR_CUTOFF, evaluate
 from equiv.views.rotation_settings import QUERY_KEYS as ROTATE_KEYS
-from equiv.views.run_tables import format_metric, runs_frame
+from equiv.formatting import format_metric
 from equiv.run_settings import LAB_DEFAULTS
+from equiv.views.run_tables import runs_frame
 from tests.apptest_tools import open_page, shown, texts
 
 REPO = Path(__file__).resolve().parent.parent

@@ -320,20 +320,20 @@ def test_controls_write_the_url():
 @pytest.mark.parametrize(
     ("query", "messages", "expected"),
     [
-        ({"a": "1,2"}, ["a='1,2'", "needs 3 comma-separated numbers", "using a = 1,2,3"], {"a": "1,2,3"}),
-        ({"b": "x,y,z"}, ["b='x,y,z'", "is not 3 numbers"], {"b": "4,5,6"}),
-        ({"a": "nan,1,2"}, ["NaN or infinity"], {"a": "1,2,3"}),
-        ({"a": "1e9,0,0"}, ["between −1000 and 1000"], {"a": "1,2,3"}),
-        ({"l1": "7"}, ["l1='7'", "integer from 0 to 4", "using l1 = 1"], {"l1": "1"}),
-        ({"l2": "1.5"}, ["l2='1.5'"], {"l2": "1"}),
-        ({"p1": "q"}, ["parity must be e (even) or o (odd)"], {"p1": "o"}),
-        ({"l1": "0", "l2": "2", "L": "5"}, ["L=5", "contains L = 2 … 2 only", "using L = 2"], {"L": "2"}),
-        ({"rot": "10,20"}, ["three ZYZ Euler angles"], {"rot": "30,45,60"}),
-        ({"rot": "10,200,0"}, ["β must lie between 0 and 180"], {"rot": "30,45,60"}),
-        ({"inv": "maybe"}, ["inv='maybe'", "1 (on) or 0 (off)"], {"inv": "0"}),
-        ({"l": "9", "m": "1"}, ["l='9'"], {"l": "2", "m": "1"}),
-        ({"l": "1", "m": "3"}, ["m=3", "using m = 1"], {"m": "1"}),
-        ({"lmax": "5", "mul": "0", "layer": "top"}, ["lmax='5'", "mul='0'", "layer='top'"], {"lmax": "2", "mul": "32", "layer": "hidden"}),
+        ({"a": "1,2"}, ["a=1,2: 3 numbers like 1,2,3, each from -1000 to 1000; using 1,2,3"], {"a": "1,2,3"}),
+        ({"b": "x,y,z"}, ["b=x,y,z: 3 numbers like 1,2,3"], {"b": "4,5,6"}),
+        ({"a": "nan,1,2"}, ["a=nan,1,2: 3 numbers"], {"a": "1,2,3"}),
+        ({"a": "1e9,0,0"}, ["each from -1000 to 1000"], {"a": "1,2,3"}),
+        ({"l1": "7"}, ["l1=7: a whole number from 0 to 4; using 1"], {"l1": "1"}),
+        ({"l2": "1.5"}, ["l2=1.5"], {"l2": "1"}),
+        ({"p1": "q"}, ["p1=q: one of e, o; using o"], {"p1": "o"}),
+        ({"l1": "0", "l2": "2", "L": "5"}, ["L=5: 0 ⊗ 2 contains L = 2 … 2 only; using 2"], {"L": "2"}),
+        ({"rot": "10,20"}, ["rot=10,20: three ZYZ Euler angles"], {"rot": "30,45,60"}),
+        ({"rot": "10,200,0"}, ["β from 0 to 180); using 30,45,60"], {"rot": "30,45,60"}),
+        ({"inv": "maybe"}, ["inv=maybe: 1 (on) or 0 (off); using 0"], {"inv": "0"}),
+        ({"l": "9", "m": "1"}, ["l=9"], {"l": "2", "m": "1"}),
+        ({"l": "1", "m": "3"}, ["m=3: m must lie in −1 … 1; using 1"], {"m": "1"}),
+        ({"lmax": "5", "mul": "0", "layer": "top"}, ["lmax=5", "mul=0", "layer=top: one of first, hidden"], {"lmax": "2", "mul": "32", "layer": "hidden"}),
     ],
 )
 def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
@@ -350,7 +350,7 @@ def test_bad_link_values_give_a_message_and_defaults(query, messages, expected):
 
 def test_bad_section_in_link():
     at = irreps_page(section="Nonsense")
-    assert "section='Nonsense'" in " ".join(shown(at, "warning"))
+    assert "section=Nonsense: one of Outer product" in " ".join(shown(at, "warning"))
     assert table(at, "irreps_components_trace") is not None  # the first section is shown
 
 
@@ -358,6 +358,9 @@ def test_out_of_range_angles_wrap_and_round():
     at = irreps_page(section="Rotate & reflect", rot="370,45.4,-190")
     assert_no_alerts(at)
     assert at.query_params["rot"] == "10,45,170"
+    at = irreps_page(section="Rotate & reflect", rot="400,10,0")
+    assert_no_alerts(at)
+    assert at.query_params["rot"] == "40,10,0" and at.slider(key="irreps_alpha").value == 40
 
 
 # -- typing and buttons -----------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def test_bad_typed_vector_keeps_the_last_good_one():
     at.text_input(key="irreps_a").input("1, two, 3").run()
     assert not at.exception
     errors = " ".join(shown(at, "error"))
-    assert "is not 3 numbers" in errors and "Still using a = (1, 2, 3)" in errors
+    assert "a: '1, two, 3' is not 3 numbers like 1,2,3" in errors and "Still using a = (1, 2, 3)" in errors
     assert at.text_input(key="irreps_a").value == "1, two, 3"  # what was typed is not lost
     assert at.query_params["a"] == "1,2,3"
     assert abs(table(at, "irreps_components_trace")["value"][0] - 32 / math.sqrt(3)) < TOL

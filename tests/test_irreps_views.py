@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from equiv.formatting import format_significant
 from equiv.o3 import TensorProductDecomposition, decompose_outer_product, random_rotation, wigner_D
 from equiv.views.checks import Check, checks_table
-from equiv.views.irreps_figures import cg_heatmaps, format_value, harmonics_surfaces, matrix_heatmap, surfaces_row
+from equiv.views.irreps_figures import cg_heatmaps, harmonics_surfaces, matrix_heatmap, surfaces_row
 from equiv.views.irreps_settings import (
     IrrepsLabSettings,
-    format_number,
     parse_query,
     random_euler_degrees,
     random_vectors,
@@ -40,12 +40,6 @@ def test_defaults_are_the_seed_example():
     assert (s.ir1, s.ir2, s.L) == ("1o", "1o", 2)
 
 
-@pytest.mark.parametrize("x", [1.0, -2.5, 0.1, 1e-7, 123.456789012345, -0.0, 3.0000000000000004])
-def test_format_number_reads_back_exactly(x):
-    assert float(format_number(x)) == x
-    assert not format_number(x).endswith(".0")
-
-
 def test_query_round_trip(rng):
     for draw in range(1, 6):
         a, b = random_vectors(draw)
@@ -57,6 +51,22 @@ def test_query_round_trip(rng):
         s = dataclasses.replace(s, **dict(zip(("alpha", "beta", "gamma"), random_euler_degrees(draw + 10))))
         parsed, problems = parse_query(to_query(s))
         assert problems == [] and parsed == s.normalized()
+
+
+def test_euler_angles_in_a_link_wrap_and_beta_is_refused_outside_0_180():
+    s, problems = parse_query({"rot": "400,10,0", "rot2": "-190,180,540"})
+    assert problems == [] and s.euler == (40, 10, 0) and s.rot2 == (170, 180, -180)
+    s, problems = parse_query({"rot": "0,-1,0"})
+    assert s.euler == IrrepsLabSettings().euler and problems == [
+        "link parameter rot=0,-1,0: three ZYZ Euler angles α,β,γ in degrees (α, γ wrap into -180 … 180; "
+        "β from 0 to 180); using 30,45,60"]
+
+
+def test_parity_aliases_and_the_old_link_form_still_read():
+    s, problems = parse_query({"p1": "Even", "p2": "-1", "p": "+1", "inv": "true", "a": "[1, 2.5, -3]"})
+    assert problems == [] and (s.p1, s.p2, s.p, s.inversion, s.a) == ("e", "o", "e", True, (1.0, 2.5, -3.0))
+    old = to_query(IrrepsLabSettings())
+    assert old["a"] == "1,2,3" and old["rot"] == "30,45,60" and old["inv"] == "0" and old["rot2"] == "-40,70,15"
 
 
 def test_missing_keys_keep_the_base_and_lists_take_the_last_value():
@@ -167,7 +177,7 @@ def test_matrix_heatmap_text_and_orientation():
     assert np.array_equal(np.asarray(trace.z), M.numpy())
     assert trace.text == (("1", "0"), ("3.25", "−4.5")) or list(map(list, trace.text)) == [["1", "0"], ["3.25", "−4.5"]]
     assert fig.layout.yaxis.autorange == "reversed" and len(fig.layout.shapes) == 2
-    assert format_value(-0.000123456) == "−0.0001235"
+    assert format_significant(-0.000123456) == "−0.0001235"
 
 
 def test_cg_heatmaps_has_one_panel_per_M():

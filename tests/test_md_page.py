@@ -7,6 +7,7 @@ from equiv.data import default_xtb_path, generate_xtb_dataset, write_dataset_npz
 from equiv.jobs.md import create_md_run, execute_md
 from equiv.md import MDConfig
 from equiv.runs import RunStore
+from equiv.views.md_settings import MDForm, md_query, parse_md_query
 from tests.apptest_tools import component_args, figure, open_page, shown
 from tests.jobs_tools import background_store  # noqa: F401  (fixture)
 
@@ -18,6 +19,20 @@ def finished_md_run(store: RunStore, **changes) -> int:
     run = create_md_run(config, store, reference="always")
     execute_md(run.id, store)
     return run.id
+
+
+def test_md_links_read_as_before_and_round_trip():
+    old = {"model": "run:12", "molecule": "salicylic", "ensemble": "langevin", "temperature": "500",
+           "timestep": "0.25", "steps": "1000", "seed": "3"}
+    form, problems = parse_md_query(old)
+    assert problems == [] and form == MDForm("run:12", "salicylic_acid", "langevin", 500.0, 0.25, 1000, 3)
+    assert md_query(form) == old | {"molecule": "salicylic_acid"}  # the rMD17 name becomes the library key
+    odd = MDForm(model="untrained:mlp", temperature=0.1 + 0.2 + 300, timestep=0.1 + 0.2)
+    assert parse_md_query(md_query(odd)) == (odd, [])
+    form, problems = parse_md_query({"model": "gpt", "steps": "0", "temperature": "nan"})
+    assert form == MDForm() and [p.split(":")[0] for p in problems] == [
+        "link parameter model=gpt", "link parameter temperature=nan", "link parameter steps=0"]
+    assert problems[-1].endswith("; using 2000")
 
 
 def test_md_page_shows_a_finished_run_and_explores_its_frames():
@@ -55,7 +70,8 @@ def test_md_page_unstable_verdict_and_bad_links():
     assert not at.exception, at.exception
     assert any(t.startswith("Unstable after") and "stretched" in t for t in shown(at, "error"))
     warnings = " ".join(shown(at, "warning"))
-    assert "ensemble must be one of" in warnings and "unknown molecule" in warnings
+    assert "link parameter ensemble=nose-hoover: one of nve, langevin; using nve" in warnings
+    assert "link parameter molecule=caffeine: one of" in warnings
     # the structure explorer on a data set: the model's per-frame errors against the labels
     ds = generate_xtb_dataset("water", frames=6, stride=2, equilibration_steps=4, seed=1)
     write_dataset_npz(ds, default_xtb_path("water"))

@@ -131,12 +131,18 @@ def test_deep_link_sets_every_control():
 
 
 def test_bad_deep_link_shows_messages_and_uses_defaults():
-    at = open_rotate({"molecule": "caffeine", "angle": "999", "models": "gvp,<b>x</b>"})
+    at = open_rotate({"molecule": "caffeine", "angle": "ninety", "models": "gvp,<b>x</b>"})
     warnings = " ".join(texts(at, "warning")).replace("\\", "")
-    assert "molecule=caffeine" in warnings and "angle=999" in warnings and "models=gvp,<b>x</b>" in warnings
+    assert "molecule=caffeine" in warnings and "angle=ninety" in warnings and "models=gvp,<b>x</b>" in warnings
     assert at.selectbox(key="rot_library").value == "aspirin"
     assert query(at) == {"molecule": "aspirin", "axis": "z", "angle": "0"}
     assert viewer_scene(at)["elements"] == load_molecule("aspirin").symbols
+
+
+def test_an_angle_beyond_180_in_a_link_wraps():
+    at = open_rotate({"molecule": "ethanol", "angle": "400"})
+    assert not at.warning
+    assert at.slider(key="rot_angle").value == 40.0 and query(at)["angle"] == "40"
 
 
 def test_a_training_run_link_opens_its_checkpoint(tmp_path):
@@ -241,7 +247,7 @@ def test_geometry_scale_and_mlp_choice_come_from_the_link_and_go_back_into_it():
 def test_bad_geometry_and_scale_links_fall_back():
     at = open_rotate({"molecule": "water", "geometry": "minimum", "scale": "big"})
     warnings = " ".join(texts(at, "warning")).replace("\\", "")
-    assert "geometry=minimum: geometry is snapshot or library" in warnings and "scale=big" in warnings
+    assert "geometry=minimum: one of snapshot, library; using snapshot" in warnings and "scale=big" in warnings
     assert at.radio(key="rot_geometry").value == "snapshot" and not at.toggle(key="rot_common_scale").value
 
 

@@ -59,9 +59,9 @@ def test_default_link_and_valid_link():
 
 
 @pytest.mark.parametrize("key, value", [
-    ("molecule", "caffeine"), ("axis", "0,0,0"), ("axis", "1,2"), ("angle", "abc"), ("angle", "270"),
-    ("angle", "nan"), ("euler", "10,200,0"), ("reflect", "maybe"), ("models", "gvp,schnet"), ("models", ""),
-    ("vectors", "torques"),
+    ("molecule", "caffeine"), ("axis", "0,0,0"), ("axis", "1,2"), ("angle", "abc"), ("angle", "inf"),
+    ("angle", "nan"), ("euler", "10,200,0"), ("euler", "10,-1,0"), ("reflect", "maybe"), ("models", "gvp,schnet"),
+    ("models", ""), ("vectors", "torques"), ("geometry", "relaxed"), ("scale", "log"),
 ])
 def test_bad_link_values_fall_back_with_a_message(key, value):
     s, problems = parse_query({key: value, "molecule" if key != "molecule" else "axis": "ethanol" if key != "molecule" else "x"})
@@ -74,8 +74,29 @@ def test_bad_link_values_fall_back_with_a_message(key, value):
         assert getattr(s, key if key != "models" else "models") == getattr(default, key)
 
 
+def test_link_angles_wrap_like_every_other_page():
+    """One angle rule (equiv.links): 400° is 40°, not a rejected value; only β is bounded."""
+    s, problems = parse_query({"angle": "400"})
+    assert problems == [] and s.angle == 40.0 and s.mode == "axis"
+    assert parse_query({"angle": "-190"})[0].angle == 170.0
+    s, problems = parse_query({"euler": "370,45,-190"})
+    assert problems == [] and s.mode == "euler" and s.euler == (10.0, 45.0, 170.0)
+    _, problems = parse_query({"euler": "0,181,0"})
+    assert problems == ["link parameter euler=0,181,0: three ZYZ Euler angles α,β,γ in degrees "
+                        "(α, γ wrap into -180 … 180; β from 0 to 180); using axis–angle"]
+
+
+def test_a_link_written_before_reads_the_same():
+    old = {"molecule": "uracil", "axis": "1,2,-0.5", "angle": "33", "reflect": "1", "models": "nequip,nequip-so3"}
+    s, problems = parse_query(old)
+    assert problems == [] and to_query(s) == old
+    assert to_query(RotationSettings(axis=(2.0, 2.0, 2.0)))["axis"] == "xyz"  # a preset's direction keeps its name
+    assert parse_query({"axis": "Y"})[0].axis == (0.0, 1.0, 0.0)
+
+
 @pytest.mark.parametrize("settings", [
     RotationSettings(),
+    RotationSettings(angle=0.1 + 0.2, axis=(0.1, 0.2, 0.3)),  # floats read back exactly
     RotationSettings(molecule="uracil", axis=(1.0, 2.0, -0.5), angle=33.0, reflect=True, models=("nequip", "nequip-so3")),
     RotationSettings(mode="euler", axis=(1.0, 1.0, 1.0), euler=(10.0, 20.0, -30.0), overlay=False, spin=True,
                      vectors="atom_vectors"),

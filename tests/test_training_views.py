@@ -23,7 +23,8 @@ from equiv.views.learning_curves import (
     slope_table,
     summarize_slopes,
 )
-from equiv.views.run_progress import eta_seconds, format_duration, run_progress, status_line
+from equiv.formatting import format_duration
+from equiv.views.run_progress import eta_seconds, run_progress, status_line
 from equiv.views.run_tables import (
     dataset_label,
     epochs_frame,

@@ -6,7 +6,7 @@ import argparse
 import re
 
 from equiv.cli.output import add_json_flag, print_json
-from equiv.parsing import parse_vector
+from equiv.links import LinkError, Vector
 
 _VECTOR = re.compile(r"^\s*[-+]?[\d.]")
 
@@ -35,14 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:10.5f}"
+def _vector(name: str, text: str) -> list[float]:
+    try:
+        return list(Vector(3).parse(text))  # the rule links and the irreps lab's boxes use
+    except LinkError as exc:
+        raise LinkError(f"{name} = {text[:60]!r}: give {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from equiv.o3 import decompose_outer_product  # torch: imported only when the command runs
 
-    dec = decompose_outer_product(parse_vector(args.a), parse_vector(args.b))
+    dec = decompose_outer_product(_vector("a", args.a), _vector("b", args.b))
     if args.json:
         print_json(dec.to_dict())
         return 0
@@ -53,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     for title, _, M, comps in blocks:
         print(f"\n{title}")
         for row in M.tolist():
-            print("  [" + " ".join(_fmt(v) for v in row) + " ]")
+            print("  [" + " ".join(f"{v:10.5f}" for v in row) + " ]")  # fixed width: the columns line up
         if comps is not None:
-            print("  components: [" + " ".join(_fmt(v) for v in comps.tolist()) + " ]")
+            print("  components: [" + " ".join(f"{v:10.5f}" for v in comps.tolist()) + " ]")
     print(f"\nparts sum back to a bᵀ: max error {dec.reconstruction_error():.1e}")
     return 0

@@ -19,9 +19,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from equiv.views.run_progress import format_duration as format_seconds
 
-__all__ = ["ProgressBar", "format_seconds"]
+__all__ = ["ProgressBar"]
 
 
 class ProgressBar:

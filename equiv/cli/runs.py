@@ -16,7 +16,7 @@ import sys
 import time
 
 from equiv.cli.output import add_json_flag, format_table, print_json
-from equiv.cli.progress import format_seconds
+from equiv.formatting import format_duration
 from equiv.errors import RunError
 from equiv.runs import KINDS, STATUSES, Run, RunStore
 
@@ -93,7 +93,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("no runs")
         return 0
     rows = [[r.id, r.kind, r.status, r.model or "-", r.molecule or "-", r.device, _when(r.created_at),
-             "-" if r.seconds is None else format_seconds(r.seconds), _result(r)] for r in runs]
+             "-" if r.seconds is None else format_duration(r.seconds), _result(r)] for r in runs]
     print(format_table(rows, ["id", "kind", "status", "model", "molecule", "device", "created", "time", "result"]))
     return 0
 
@@ -114,7 +114,7 @@ def run_show(args: argparse.Namespace) -> int:
               ("molecule", run.molecule), ("device", run.device), ("group", run.group_id),
               ("created", _when(run.created_at)), ("started", _when(run.started_at)),
               ("finished", _when(run.finished_at)),
-              ("time", "-" if run.seconds is None else format_seconds(run.seconds)),
+              ("time", "-" if run.seconds is None else format_duration(run.seconds)),
               ("worker", f"pid {run.pid} on {run.host}" if run.pid else "-"),
               ("data set", (run.dataset or {}).get("name", "-")), ("checkpoint", run.checkpoint_path),
               ("error", run.error), ("cancel requested", run.cancel_requested),

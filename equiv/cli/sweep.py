@@ -30,7 +30,7 @@ import time
 
 from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_sweep
 from equiv.cli.output import add_json_flag, format_table, print_json
-from equiv.cli.progress import format_seconds
+from equiv.formatting import format_duration
 from equiv.errors import EquivError
 from equiv.run_settings import DEFAULT_SWEEP_STEPS, add_setting_arguments
 
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         members = [r for r in store.list_runs(group_id=group) if r.id in ids]
         done = sum(not r.active for r in members)
         if done != last and not args.json:
-            print(f"  {done}/{len(ids)} runs ended ({format_seconds(time.time() - t0)})", file=sys.stderr, flush=True)
+            print(f"  {done}/{len(ids)} runs ended ({format_duration(time.time() - t0)})", file=sys.stderr, flush=True)
             last = done
         if done == len(members):
             break

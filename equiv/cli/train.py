@@ -18,7 +18,7 @@ from typing import Any
 
 from equiv.cli.cluster import add_executor_flags, settings_from_args, submit_train
 from equiv.cli.output import add_json_flag, format_table, print_json
-from equiv.cli.progress import format_seconds
+from equiv.formatting import format_duration
 from equiv.errors import EquivError
 from equiv.run_settings import add_setting_arguments
 
@@ -99,7 +99,7 @@ class _EpochPrinter:
             sys.stderr.write("\r" + " " * 60 + "\r")
             self._drawn = False
         memory = f"  GPU peak {r.peak_memory_mib:,.0f} MiB" if r.peak_memory_mib is not None else ""
-        print(f"epoch {r.epoch:4d}{'*' if r.partial else ' '} {format_seconds(r.seconds):>10s}  lr {r.lr:.2e}  "
+        print(f"epoch {r.epoch:4d}{'*' if r.partial else ' '} {format_duration(r.seconds):>10s}  lr {r.lr:.2e}  "
               f"train F {r.train['force_mae_mev_per_a']:8.2f}  val E {r.val['energy_mae_mev']:8.2f} meV  "
               f"F {r.val['force_mae_mev_per_a']:8.2f} meV/Å  {r.structures_per_s:6.1f} str/s"
               f"{memory}{'  best' if r.best else ''}", file=sys.stderr, flush=True)
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(result, summary: dict[str, Any]) -> None:
     ds = summary["dataset"]
     if result.cancelled:
-        print(f"run {summary['run_id']} cancelled after {result.epochs} epochs ({format_seconds(result.seconds)}); "
+        print(f"run {summary['run_id']} cancelled after {result.epochs} epochs ({format_duration(result.seconds)}); "
               f"best checkpoint: {summary['checkpoint'] or 'none yet'}")
         return
     n_test = summary.get("n_test")
@@ -162,8 +162,8 @@ def _print_table(result, summary: dict[str, Any]) -> None:
                          f"{t['force_rmse_mev_per_a']:.2f}"]], ["", "MAE", "RMSE"]))
     where = result.device_name if result.device == "cuda" else f"cpu, {result.threads} thread(s)"
     memory = f", GPU peak {result.peak_memory_mib:,.0f} MiB" if result.peak_memory_mib is not None else ""
-    print(f"\n{result.steps} steps in {format_seconds(result.train_seconds)} ({result.structures_per_s:.1f} "
-          f"structures/s) on {where}{memory}; {format_seconds(result.seconds)} in all")
+    print(f"\n{result.steps} steps in {format_duration(result.train_seconds)} ({result.structures_per_s:.1f} "
+          f"structures/s) on {where}{memory}; {format_duration(result.seconds)} in all")
     conv = result.convergence
     if conv is not None:
         verdict = "converged" if conv.converged else "NOT converged"

@@ -21,13 +21,13 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from equiv.formatting import format_significant
 from equiv.o3 import component_labels, sphere_grid, spherical_harmonics
 
 __all__ = [
     "DIVERGING",
     "cg_heatmaps",
     "coefficient_bars",
-    "format_value",
     "harmonics_surfaces",
     "matrix_heatmap",
     "short_labels",
@@ -39,13 +39,6 @@ DIVERGING = [[0.0, "#2166ac"], [0.25, "#92c5de"], [0.5, "#f7f7f7"], [0.75, "#f4a
 #: One colour per order l (bars and labels).
 L_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b"]
 _FONT = dict(size=13)
-
-
-def format_value(x: float, digits: int = 4) -> str:
-    """Cell text: ``digits`` significant digits, and ``0`` for rounding noise below 1e-12."""
-    if abs(x) < 1e-12:
-        return "0"
-    return f"{x:.{digits}g}".replace("-", "−")
 
 
 def short_labels(l: int) -> list[str]:
@@ -86,7 +79,7 @@ def matrix_heatmap(
     z = _as_array(M).astype(np.float64)  # [r, c]
     zm = _zmax(z, zmax)
     digits = 4 if len(cols) <= 3 else 3
-    text = [[format_value(v, digits) for v in row] for row in z] if annotate else None
+    text = [[format_significant(v, digits) for v in row] for row in z] if annotate else None
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -142,7 +135,7 @@ def cg_heatmaps(C: torch.Tensor, l1: int, l2: int, L: int, max_cols: int = 6) ->
         fig.add_trace(
             go.Heatmap(
                 z=z, x=xlab, y=ylab, coloraxis="coloraxis", xgap=1, ygap=1,
-                text=[[format_value(v) for v in row] for row in z] if annotate else None,
+                text=[[format_significant(v) for v in row] for row in z] if annotate else None,
                 texttemplate="%{text}" if annotate else None,
                 textfont=dict(size=10),
                 hovertemplate=f"M = {titles[k][4:]}<br>m1 = %{{y}}, m2 = %{{x}}: %{{z:.6g}}<extra></extra>",

@@ -5,7 +5,8 @@ reproduces what the page shows. Parsing never raises: each bad value gives a mes
 what was wrong and which value is used instead (the one of ``base``, normally the default).
 
 Query keys:
-    ``a``, ``b``: vectors (x, y, z); ``rot``: ZYZ Euler angles α, β, γ in degrees;
+    ``a``, ``b``: vectors (x, y, z); ``rot``: ZYZ Euler angles α, β, γ in whole degrees (α and γ
+    wrap into [−180, 180], β lies in [0, 180]);
     ``inv``: 1 to compose the rotation with the inversion −I; ``l1``, ``p1``, ``l2``, ``p2``, ``L``:
     the Clebsch–Gordan inputs (orders 0–4, parities ``e``/``o``) and the output order shown;
     ``l``, ``p``, ``m``: the order, parity and component used in the spherical-harmonics and
@@ -13,9 +14,9 @@ Query keys:
     ``layer``: the NequIP panel (maximum order 0–3, channels, ``first`` or ``hidden`` layer).
 
 Example:
-    >>> s, problems = parse_query({"l1": "2", "l2": "7"})
-    >>> s.l1, s.l2, problems
-    (2, 1, ["link parameter l2='7': an order l must be an integer from 0 to 4; using l2 = 1"])
+    >>> s, problems = parse_query({"l1": "2", "l2": "7", "rot": "400,10,0"})
+    >>> s.l1, s.l2, s.euler, problems
+    (2, 1, (40, 10, 0), ['link parameter l2=7: a whole number from 0 to 4; using 1'])
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 
-from equiv.errors import EquivError
+from equiv import links
 from equiv.o3 import euler_to_matrix, inversion, matrix_to_euler, random_rotation
-from equiv.parsing import parse_vector
 
 __all__ = [
     "IrrepsLabSettings",
@@ -37,8 +37,6 @@ __all__ = [
     "QUERY_KEYS",
     "NEQUIP_L_MAX",
     "VECTOR_MAX_ABS",
-    "format_number",
-    "format_vector",
     "parse_lab_vector",
     "parse_query",
     "random_euler_degrees",
@@ -120,116 +118,39 @@ def _euler_matrix(angles_deg: tuple[float, float, float], dtype: torch.dtype) ->
     return euler_to_matrix(torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype), torch.tensor(g, dtype=dtype))
 
 
-# -- formatting ----------------------------------------------------------------------------------
+# -- deep links ----------------------------------------------------------------------------------
 
-
-def format_number(x: float) -> str:
-    """Shortest text that reads back as the same float, without a trailing ``.0``: 1.0 → ``"1"``."""
-    text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def format_vector(v: tuple[float, ...]) -> str:
-    """``(1.0, -2.5, 3.0)`` → ``"1, -2.5, 3"`` (what the text boxes show)."""
-    return ", ".join(format_number(x) for x in v)
-
-
-def _format_angles(v: tuple[int, ...]) -> str:
-    return ",".join(str(int(x)) for x in v)
-
-
-# -- parsing one value ---------------------------------------------------------------------------
-
-
-def _parse_int_range(lo: int, hi: int, what: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (value.is_integer() and lo <= value <= hi):
-            raise EquivError(f"{what} must be an integer from {lo} to {hi}")
-        return int(value)
-
-    return parse
-
-
-def _parse_parity(text: str) -> str:
-    t = text.strip().lower()
-    aliases = {"e": "e", "even": "e", "1": "e", "+1": "e", "o": "o", "odd": "o", "-1": "o"}
-    if t not in aliases:
-        raise EquivError("a parity must be e (even) or o (odd)")
-    return aliases[t]
-
-
-def _parse_bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off", ""):
-        return False
-    raise EquivError("must be 1 (on) or 0 (off)")
+_ORDER = links.Whole(0, L_MAX)
+_PARITY = links.Choice(("e", "o"), aliases=(("even", "e"), ("1", "e"), ("+1", "e"), ("odd", "o"), ("-1", "o")))
+_VECTOR = links.Vector(3, max_abs=VECTOR_MAX_ABS)
+_ANGLES = links.EulerAngles(whole=True)
+#: Query key → its rule (:mod:`equiv.links`).
+QUERY: dict[str, links.Rule] = {
+    "a": _VECTOR, "b": _VECTOR, "rot": _ANGLES, "inv": links.Flag(),
+    "l1": _ORDER, "p1": _PARITY, "l2": _ORDER, "p2": _PARITY, "L": links.Whole(0, 2 * L_MAX),
+    "l": _ORDER, "p": _PARITY, "m": links.Whole(-L_MAX, L_MAX), "rot2": _ANGLES,
+    "lmax": links.Whole(0, NEQUIP_L_MAX), "mul": links.Whole(1, MUL_MAX), "layer": links.Choice(("first", "hidden")),
+}
+#: The query keys this page owns (others, such as the bound ``section`` of the tabs, are left alone).
+QUERY_KEYS: tuple[str, ...] = tuple(QUERY)
 
 
 def parse_lab_vector(text: str) -> Vector:
     """A typed or linked vector ``"1, 2, 3"`` → ``(1.0, 2.0, 3.0)``, each |x| ≤ ``VECTOR_MAX_ABS``.
 
     Raises:
-        EquivError: see :func:`equiv.parsing.parse_vector`.
+        LinkError: not three such numbers (the message is the rule).
     """
-    return tuple(parse_vector(text, 3, max_abs=VECTOR_MAX_ABS))  # type: ignore[return-value]
+    return _VECTOR.parse(text)
 
 
-def _wrap_degrees(x: float) -> int:
-    """Round to a whole degree and wrap into [−180, 180]."""
-    return int(round((x + 180.0) % 360.0 - 180.0)) if x != 180.0 else 180
-
-
-def _parse_angles(text: str) -> Angles:
-    """ZYZ angles "α,β,γ" in degrees: α and γ wrap into [−180, 180], β must lie in [0, 180]."""
-    try:
-        alpha, beta, gamma = parse_vector(text, 3)
-    except EquivError:
-        raise EquivError("a rotation needs three ZYZ Euler angles in degrees like 30,45,60") from None
-    if not 0 <= beta <= 180:
-        raise EquivError("the Euler angle β must lie between 0 and 180 degrees")
-    return (_wrap_degrees(alpha), int(round(beta)), _wrap_degrees(gamma))
-
-
-def _parse_layer(text: str) -> str:
-    t = text.strip().lower()
-    if t not in ("first", "hidden"):
-        raise EquivError("the layer must be 'first' or 'hidden'")
-    return t
-
-
-# Query key → (fields, parser, formatter). Fields listed together are set from one value.
-_QUERY: dict[str, tuple[tuple[str, ...], Callable[[str], object], Callable[[IrrepsLabSettings], str]]] = {
-    "a": (("a",), parse_lab_vector, lambda s: format_vector(s.a).replace(" ", "")),
-    "b": (("b",), parse_lab_vector, lambda s: format_vector(s.b).replace(" ", "")),
-    "rot": (("alpha", "beta", "gamma"), _parse_angles, lambda s: _format_angles(s.euler)),
-    "inv": (("inversion",), _parse_bool, lambda s: "1" if s.inversion else "0"),
-    "l1": (("l1",), _parse_int_range(0, L_MAX, "an order l"), lambda s: str(s.l1)),
-    "p1": (("p1",), _parse_parity, lambda s: s.p1),
-    "l2": (("l2",), _parse_int_range(0, L_MAX, "an order l"), lambda s: str(s.l2)),
-    "p2": (("p2",), _parse_parity, lambda s: s.p2),
-    "L": (("L",), _parse_int_range(0, 2 * L_MAX, "the output order L"), lambda s: str(s.L)),
-    "l": (("l",), _parse_int_range(0, L_MAX, "an order l"), lambda s: str(s.l)),
-    "p": (("p",), _parse_parity, lambda s: s.p),
-    "m": (("m",), _parse_int_range(-L_MAX, L_MAX, "the component m"), lambda s: str(s.m)),
-    "rot2": (("rot2",), _parse_angles, lambda s: _format_angles(s.rot2)),
-    "lmax": (("lmax",), _parse_int_range(0, NEQUIP_L_MAX, "l_max"), lambda s: str(s.lmax)),
-    "mul": (("mul",), _parse_int_range(1, MUL_MAX, "the number of channels"), lambda s: str(s.mul)),
-    "layer": (("layer",), _parse_layer, lambda s: s.layer),
-}
-
-#: The query keys this page owns (others, such as the bound ``section`` of the tabs, are left alone).
-QUERY_KEYS: tuple[str, ...] = tuple(_QUERY)
+def _values(s: IrrepsLabSettings) -> dict[str, object]:
+    return {key: s.euler if key == "rot" else s.inversion if key == "inv" else getattr(s, key) for key in QUERY}
 
 
 def to_query(settings: IrrepsLabSettings) -> dict[str, str]:
     """The deep-link query of ``settings`` (every key, canonical text)."""
-    return {key: fmt(settings) for key, (_, _, fmt) in _QUERY.items()}
+    return links.encode(_values(settings), QUERY)
 
 
 def parse_query(
@@ -241,31 +162,20 @@ def parse_query(
     the nearest allowed value, with a message.
     """
     base = base or IrrepsLabSettings()
-    values: dict[str, object] = {}
-    problems: list[str] = []
-    for key, (fields, parse, fmt) in _QUERY.items():
-        if key not in query:
-            continue
-        raw = query[key]
-        text = raw[-1] if isinstance(raw, list) else raw
-        try:
-            parsed = parse(text)
-        except EquivError as exc:
-            problems.append(f"link parameter {key}={str(text)[:60]!r}: {str(exc)[:200]}; using {key} = {fmt(base)}")
-            continue
-        if len(fields) == 1:
-            values[fields[0]] = parsed
-        else:
-            values.update(zip(fields, parsed))  # type: ignore[arg-type]
+    values, problems = links.decode(query, QUERY, fallback=to_query(base))
+    if "rot" in values:
+        values.update(zip(("alpha", "beta", "gamma"), values.pop("rot")))
+    if "inv" in values:
+        values["inversion"] = values.pop("inv")
     settings = dataclasses.replace(base, **values)
     fixed = settings.normalized()
     if fixed.L != settings.L:
         problems.append(
             f"link parameter L={settings.L}: {settings.l1} ⊗ {settings.l2} contains L = "
-            f"{settings.allowed_L().start} … {settings.allowed_L().stop - 1} only; using L = {fixed.L}"
+            f"{settings.allowed_L().start} … {settings.allowed_L().stop - 1} only; using {fixed.L}"
         )
     if fixed.m != settings.m:
-        problems.append(f"link parameter m={settings.m}: m must lie in −{settings.l} … {settings.l}; using m = {fixed.m}")
+        problems.append(f"link parameter m={settings.m}: m must lie in −{settings.l} … {settings.l}; using {fixed.m}")
     return fixed, problems
 
 
@@ -285,4 +195,4 @@ def random_euler_degrees(draw: int) -> Angles:
     g = torch.Generator().manual_seed(20_000 + draw)
     R = random_rotation(dtype=torch.float64, generator=g)
     alpha, beta, gamma = (math.degrees(float(x)) for x in matrix_to_euler(R))
-    return (_wrap_degrees(alpha), int(round(beta)), _wrap_degrees(gamma))
+    return tuple(int(round(x)) for x in (links.wrap_degrees(alpha), beta, links.wrap_degrees(gamma)))  # type: ignore[return-value]

@@ -3,12 +3,12 @@
 Keys: ``model`` (a model spec: ``pretrained:ethanol:nequip``, ``run:12``, ``untrained:nequip``),
 ``molecule`` (a library key; an rMD17 name such as ``salicylic`` is mapped to its key),
 ``ensemble`` (``nve``/``langevin``), ``temperature`` (K), ``timestep`` (fs), ``steps``, ``seed``,
-``show`` (the MD run shown). A bad value gives a message and its default.
+``show`` (the MD run shown). A bad value gives a message and its default (:mod:`equiv.links`).
 
 Example:
     >>> form, problems = parse_md_query({"molecule": "aspirin", "steps": "500", "ensemble": "nose"})
-    >>> form.molecule, form.steps, form.ensemble, len(problems)
-    ('aspirin', 500, 'nve', 1)
+    >>> form.molecule, form.steps, form.ensemble, problems
+    ('aspirin', 500, 'nve', ['link parameter ensemble=nose: one of nve, langevin; using nve'])
     >>> md_query(form)["model"]
     'pretrained:aspirin:nequip'
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from equiv import links
 from equiv.errors import EquivError
 from equiv.md.settings import ENSEMBLES, MAX_STEPS
 from equiv.md.calculator import parse_model_spec
@@ -45,57 +46,45 @@ class MDForm:
         return self.model or f"pretrained:{self.molecule}:nequip"
 
 
+class _Model(links.Rule):
+    """A model spec (:func:`equiv.md.calculator.parse_model_spec`), as its canonical text."""
+
+    def read(self, text: str) -> str:
+        try:
+            return parse_model_spec(text).text
+        except EquivError:
+            raise ValueError from None
+
+    @property
+    def rule(self) -> str:
+        return "a model: pretrained:MOLECULE:MODEL (e.g. pretrained:ethanol:nequip), run:ID, checkpoint:FILE.pt or untrained:PRESET"
+
+
+_MOLECULE = links.Choice(tuple(LIBRARY), aliases=tuple((e.rmd17, k) for k, e in LIBRARY.items() if e.rmd17))
+#: Query key → its rule (:mod:`equiv.links`).
+QUERY: dict[str, links.Rule] = {
+    "model": _Model(), "molecule": _MOLECULE, "ensemble": links.Choice(ENSEMBLES),
+    "temperature": links.Real(1, 5000), "timestep": links.Real(0.05, 5),
+    "steps": links.Whole(1, PAGE_MAX_STEPS), "seed": links.Whole(0, 2**31 - 1),
+}
+
+
 def library_key(name: str) -> str | None:
     """A library key for a library key or an rMD17 name (``salicylic`` → ``salicylic_acid``)."""
-    name = (name or "").strip().lower()
-    if name in LIBRARY:
-        return name
-    return next((k for k, e in LIBRARY.items() if e.rmd17 == name), None)
-
-
-def _number(text: str, kind: type, lo: float, hi: float, what: str) -> float | int:
     try:
-        value = kind(text)
-    except ValueError:
-        raise EquivError(f"{what} must be a number, not {text[:20]!r}") from None
-    if not lo <= value <= hi:
-        raise EquivError(f"{what} must be between {lo:g} and {hi:g}, not {value:g}")
-    return value
+        return _MOLECULE.parse(name or "")
+    except links.LinkError:
+        return None
 
 
 def parse_md_query(query: dict[str, str]) -> tuple[MDForm, list[str]]:
     """The form a link asks for, and one sentence per value that was ignored."""
-    form, problems = MDForm(), []
-    changes: dict = {}
-    if "molecule" in query:
-        key = library_key(query["molecule"])
-        if key is None:
-            problems.append(f"unknown molecule {query['molecule'][:30]!r}; showing {form.molecule}")
-        else:
-            changes["molecule"] = key
-    if "model" in query:
-        try:
-            changes["model"] = parse_model_spec(query["model"]).text
-        except EquivError as exc:
-            problems.append(str(exc))
-    if "ensemble" in query:
-        if query["ensemble"] in ENSEMBLES:
-            changes["ensemble"] = query["ensemble"]
-        else:
-            problems.append(f"ensemble must be one of {', '.join(ENSEMBLES)}, not {query['ensemble'][:20]!r}")
-    for key, kind, lo, hi, what in (("temperature", float, 1, 5000, "temperature (K)"),
-                                    ("timestep", float, 0.05, 5, "time step (fs)"),
-                                    ("steps", int, 1, PAGE_MAX_STEPS, "steps"), ("seed", int, 0, 2**31 - 1, "seed")):
-        if key in query:
-            try:
-                changes[key] = _number(query[key], kind, lo, hi, what)
-            except EquivError as exc:
-                problems.append(str(exc))
-    return replace(form, **changes), problems
+    form = MDForm()
+    fallback = md_query(form) | {"model": "the shipped NequIP of the molecule"}
+    values, problems = links.decode(query, QUERY, fallback)
+    return replace(form, **values), problems
 
 
 def md_query(form: MDForm) -> dict[str, str]:
     """The link of a form (every key, so that it can be shared)."""
-    d = asdict(form)
-    d["model"] = form.model_spec
-    return {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in d.items()}
+    return links.encode(asdict(form) | {"model": form.model_spec}, QUERY)

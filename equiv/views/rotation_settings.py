@@ -6,8 +6,10 @@ what was wrong and which value is used instead (the default).
 
 Query keys:
     ``molecule``: a library key (``aspirin``); uploaded and SMILES molecules have no link.
-    ``axis``: ``x``, ``y``, ``z``, ``xyz`` or three numbers ``1,1,0``; ``angle``: degrees about it.
-    ``euler``: ZYZ Euler angles α, β, γ in degrees (``euler=30,45,60``); when given, the rotation
+    ``axis``: ``x``, ``y``, ``z``, ``xyz`` or three numbers ``1,1,0``; ``angle``: degrees about it
+    (wrapped into [−180, 180]: ``angle=400`` is 40°).
+    ``euler``: ZYZ Euler angles α, β, γ in degrees (``euler=30,45,60``; α and γ wrap, β lies in
+    [0, 180]); when given, the rotation
     is set by Euler angles instead of axis–angle (``axis`` then only sets the spin axis).
     ``reflect``: 1 to follow the rotation by the mirror x → −x (an improper rotation, det −1).
     ``overlay``: 0 to hide R·f(x); ``spin``: 1 to play a full turn about the axis; ``vectors``: ``forces`` or ``atom_vectors``;
@@ -21,7 +23,9 @@ Query keys:
 Example:
     >>> s, problems = parse_query({"molecule": "ethanol", "axis": "y", "angle": "400"})
     >>> s.molecule, s.axis, s.angle, problems
-    ('ethanol', (0.0, 1.0, 0.0), 0.0, ['link parameter angle=400: the angle must be a number of degrees from -180 to 180; using 0'])
+    ('ethanol', (0.0, 1.0, 0.0), 40.0, [])
+    >>> parse_query({"euler": "10,200,0"})[1]
+    ['link parameter euler=10,200,0: three ZYZ Euler angles α,β,γ in degrees (α, γ wrap into -180 … 180; β from 0 to 180); using axis–angle']
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from equiv import links
 from equiv.molecules import LIBRARY
 from equiv.o3 import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_euler, random_rotation
 
@@ -158,89 +163,30 @@ def _same_direction(a: Vector, b: Vector) -> bool:
 
 # -- deep links ---------------------------------------------------------------------------------
 
-
-def _numbers(text: str, n: int) -> list[float]:
-    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
-    if len(parts) != n:
-        raise ValueError
-    values = [float(p) for p in parts]
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError
-    return values
-
-
-def _parse_axis(text: str) -> Vector:
-    key = text.strip().lower()
-    if key in AXIS_PRESETS:
-        return AXIS_PRESETS[key]
-    values = _numbers(key, 3)
-    if math.hypot(*values) < 1e-9 or max(abs(v) for v in values) > 1e6:
-        raise ValueError
-    return tuple(values)  # type: ignore[return-value]
-
-
-def _parse_angle(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or not -180 <= value <= 180:
-        raise ValueError
-    return value
-
-
-def _parse_euler(text: str) -> Vector:
-    a, b, g = _numbers(text, 3)
-    if not (-180 <= a <= 180 and 0 <= b <= 180 and -180 <= g <= 180):
-        raise ValueError
-    return (a, b, g)
-
-
-def _parse_flag(text: str) -> bool:
-    key = text.strip().lower()
-    if key in ("1", "true", "yes", "on"):
-        return True
-    if key in ("0", "false", "no", "off"):
-        return False
-    raise ValueError
-
-
-def _parse_models(text: str) -> tuple[str, ...]:
-    names = {p.strip().lower() for p in text.split(",") if p.strip()}
-    if not names or not names <= set(PANELS):
-        raise ValueError
-    return tuple(p for p in PANELS if p in names)
-
-
-def _parse_molecule(text: str) -> str:
-    key = text.strip().lower().replace(" ", "_")
-    if key not in LIBRARY:
-        raise ValueError
-    return key
-
-
-_PARSERS = {
-    "molecule": (_parse_molecule, f"choose a library molecule ({', '.join(LIBRARY)})"),
-    "axis": (_parse_axis, "the axis is x, y, z, xyz or three numbers like 1,1,0 (not all zero)"),
-    "angle": (_parse_angle, "the angle must be a number of degrees from -180 to 180"),
-    "euler": (_parse_euler, "Euler angles are three numbers α,β,γ in degrees (α, γ from -180 to 180, β from 0 to 180)"),
-    "reflect": (_parse_flag, "reflect is 1 or 0"),
-    "overlay": (_parse_flag, "overlay is 1 or 0"),
-    "spin": (_parse_flag, "spin is 1 or 0"),
-    "vectors": (lambda t: {"forces": "forces", "atom_vectors": "atom_vectors"}[t.strip().lower()], "vectors is forces or atom_vectors"),
-    "models": (_parse_models, f"models is a comma-separated list from {', '.join(PANELS)}"),
-    "geometry": (lambda t: {g: g for g in GEOMETRIES}[t.strip().lower()], "geometry is snapshot or library"),
-    "scale": (lambda t: {v: v for v in SCALES}[t.strip().lower()], "scale is panel or common"),
+#: Query key → its rule (:mod:`equiv.links`); the page reads and writes these keys.
+QUERY: dict[str, links.Rule] = {
+    "molecule": links.Choice(tuple(LIBRARY)),
+    "axis": links.Vector(3, nonzero=True, names=tuple(AXIS_PRESETS.items())),
+    "angle": links.Angle(),
+    "euler": links.EulerAngles(),
+    "reflect": links.Flag(),
+    "overlay": links.Flag(),
+    "spin": links.Flag(),
+    "vectors": links.Choice(VECTOR_KINDS),
+    "models": links.Names(PANELS),
+    "geometry": links.Choice(GEOMETRIES),
+    "scale": links.Choice(SCALES),
 }
-#: The query keys the page reads and writes.
-QUERY_KEYS: tuple[str, ...] = tuple(_PARSERS)
+QUERY_KEYS: tuple[str, ...] = tuple(QUERY)
+#: Keys always in a link (the rest only when they differ from the default).
+_ALWAYS = ("molecule", "axis", "angle", "euler")
 
 
-def _shown(value) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, tuple):
-        return ",".join(_shown(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def _values(settings: RotationSettings) -> dict:
+    values = {key: getattr(settings, key) for key in QUERY}
+    values["axis"] = AXIS_PRESETS.get(axis_preset(settings.axis) or "", settings.axis)  # (2, 2, 2) → xyz
+    values["euler" if settings.mode == "axis" else "angle"] = None
+    return values
 
 
 def parse_query(query: Mapping[str, str], base: RotationSettings | None = None) -> tuple[RotationSettings, list[str]]:
@@ -249,18 +195,8 @@ def parse_query(query: Mapping[str, str], base: RotationSettings | None = None) 
     Unknown keys are ignored (other pages' keys may be present). Never raises.
     """
     base = base or RotationSettings()
-    values: dict = {}
-    problems: list[str] = []
-    for key, (parse, rule) in _PARSERS.items():
-        if key not in query:
-            continue
-        raw = str(query[key])
-        try:
-            values[key] = parse(raw)
-        except (ValueError, KeyError, TypeError, OverflowError):
-            field = "mode" if key == "euler" else key
-            fallback = "axis–angle" if key == "euler" else _shown(getattr(base, field))
-            problems.append(f"link parameter {key}={raw[:60]}: {rule}; using {fallback}")
+    fallback = links.encode({key: getattr(base, key) for key in QUERY}, QUERY) | {"euler": "axis–angle"}
+    values, problems = links.decode(query, QUERY, fallback)
     if "euler" in values:
         values["mode"] = "euler"
     return base.replace(**values), problems
@@ -268,19 +204,11 @@ def parse_query(query: Mapping[str, str], base: RotationSettings | None = None) 
 
 def to_query(settings: RotationSettings, molecule_in_link: bool = True) -> dict[str, str]:
     """The deep-link query of ``settings`` (defaults left out, except the molecule and rotation)."""
-    default = RotationSettings()
-    q: dict[str, str] = {}
-    if molecule_in_link:
-        q["molecule"] = settings.molecule
-    q["axis"] = axis_preset(settings.axis) or _shown(settings.axis)
-    if settings.mode == "euler":
-        q["euler"] = _shown(settings.euler)
-    else:
-        q["angle"] = _shown(settings.angle)
-    for key in ("reflect", "overlay", "spin", "vectors", "models", "geometry", "scale"):
-        if getattr(settings, key) != getattr(default, key):
-            q[key] = _shown(getattr(settings, key))
-    return q
+    values = _values(settings)
+    if not molecule_in_link:
+        values["molecule"] = None
+    defaults = {key: value for key, value in _values(RotationSettings()).items() if key not in _ALWAYS}
+    return links.encode(values, QUERY, defaults)
 
 
 def random_settings(settings: RotationSettings, generator: torch.Generator | None = None) -> RotationSettings:

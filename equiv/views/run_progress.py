@@ -4,8 +4,6 @@ a status line, from its record in the run store.
 Example:
     >>> eta_seconds(0.25, 30.0)
     90.0
-    >>> format_duration(3725)
-    '1 h 02 min'
 """
 
 from __future__ import annotations
@@ -14,20 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from equiv.formatting import format_duration
 from equiv.runs import EpochRecord, Run
 
-__all__ = ["RunProgress", "run_progress", "eta_seconds", "format_duration", "status_line"]
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = max(0.0, float(seconds))
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+__all__ = ["RunProgress", "run_progress", "eta_seconds", "status_line"]
 
 
 def eta_seconds(fraction: float | None, elapsed_s: float | None) -> float | None:

@@ -33,9 +33,9 @@ from equiv.molecules import LIBRARY
 from equiv.runs import EpochRecord, Run
 from equiv.training import TRAINING_KINDS, TrainConfig
 from equiv.training.published import PUBLISHED, PublishedResult
-from equiv.views.run_progress import format_duration
+from equiv.formatting import format_duration, format_metric
 
-__all__ = ["dataset_label", "format_metric", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
+__all__ = ["dataset_label", "molecule_key", "molecule_title", "runs_frame", "run_export", "epochs_frame",
            "results_long", "results_wide", "results_csv", "RESULT_COLUMNS", "column_label", "short_run_warning",
            "labelled_size", "run_budget", "run_converged"]
 
@@ -103,17 +103,6 @@ def _level(run: Run) -> str:
 def _metric(run: Run, key: str) -> float | None:
     value = (run.test_metrics or {}).get(key)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-def format_metric(value: object, spec: str = ".2f") -> str:
-    """A recorded number for display: ``"–"`` when missing, NaN, infinite or not a number.
-
-    >>> format_metric(3.14159), format_metric(float("nan")), format_metric(None), format_metric("x")
-    ('3.14', '–', '–', '–')
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "–"
-    return format(value, spec)
 
 
 def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
@@ -339,6 +328,7 @@ def short_run_warning(long: pd.DataFrame) -> str | None:
 
 
 def _fmt(value) -> str:
+    # Not format_metric: the published tables' precision (one decimal, two significant digits below 0.1).
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.2g}" if abs(value) < 0.1 else f"{value:.1f}"

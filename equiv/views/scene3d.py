@@ -150,7 +150,10 @@ def _stats(frame: PanelFrame, vectors_label: str) -> list[str]:
 
 
 def format_mev(value: float) -> str:
-    """An energy change in meV: three decimals, or scientific notation below 0.001 meV (never "−0.000")."""
+    """An energy change in meV: three decimals, or scientific notation below 0.001 meV (never "−0.000").
+
+    Not :func:`equiv.formatting.format_significant`: a change shows its sign (``+2.0e-04``) and a
+    fixed number of decimals, so that values side by side in the panels line up."""
     if value == 0:
         return "0"
     return f"{value:+.3f}" if abs(value) >= 1e-3 else f"{value:+.1e}"
