@@ -38,7 +38,7 @@ from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.parsing import parse_folder, parse_run_ids
 from equiv.runs import ACTIVE_STATUSES, RunGone, RunStore, run_owner
-from equiv.training import DEVICES, cuda_unavailable_reason
+from equiv.training import DEFAULT_MAX_TIME_S, DEVICES, cuda_unavailable_reason
 from equiv.run_settings import (
     DATA_KINDS,
     LAB,
@@ -165,6 +165,8 @@ def budget_inputs(prefix: str) -> None:
     number_setting(b0, "Steps (0: no limit)", prefix, "steps", step=100)
     number_setting(b1, "Epochs (0: no limit)", prefix, "epochs", step=5)
     number_setting(b2, "Time limit, s (0: none)", prefix, "seconds", step=30.0, format="%.0f")
+    if not (state[f"{prefix}_steps"] or state[f"{prefix}_epochs"] or state[f"{prefix}_seconds"]):
+        st.caption(f"No budget given: runs train for {DEFAULT_MAX_TIME_S:.0f} s, as `equiv train` does.")
     d1, d2 = st.columns(2)
     d1.selectbox("Device", list(DEVICES), key=f"{prefix}_device",
                  help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None

@@ -10,10 +10,10 @@ else is derived from the table:
 * the ``equiv train`` / ``equiv sweep`` options: :func:`add_setting_arguments`;
 * the training lab's link: :func:`parse_lab_link` / :func:`lab_link`, and its widgets' bounds
   and help (:data:`LAB`);
-* the :class:`TrainConfig` of the lab's form: :func:`lab_config`.
+* the :class:`TrainConfig` fields of the lab's form: :func:`config_values`.
 
 The lab's form speaks in what people choose (a data-set kind and a molecule, layers and channels,
-budgets where 0 means "no limit of this kind"); :func:`lab_config` composes those into the
+budgets where 0 means "no limit of this kind"); :func:`config_values` composes those into the
 config's data spec and model options.
 
 Example:
@@ -34,13 +34,12 @@ from typing import Any, Iterable, Mapping
 
 from equiv.data import XTB_LEVEL_OF_THEORY
 from equiv.data.rmd17 import RMD17_LEVEL_OF_THEORY
-from equiv.errors import EquivError
 from equiv.links import Choice, LinkError, Real, Rule, Whole, decode, encode
 from equiv.molecules import LIBRARY
 
 __all__ = ["Setting", "SETTINGS", "BY_KEY", "LAB", "LAB_DEFAULTS", "SWEEP_DEFAULTS", "LAB_MODELS", "MODEL_TITLES",
            "DATA_KINDS", "DEFAULT_SWEEP_STEPS", "setting_problems", "add_setting_arguments", "parse_lab_link",
-           "lab_link", "lab_config", "config_values", "size_overrides", "preset_size"]
+           "lab_link", "config_values", "size_overrides", "preset_size"]
 
 #: The models the training lab offers, in menu order.
 LAB_MODELS = ("mlp", "gvp", "nequip-l0", "nequip-l1", "nequip-l2", "nequip-l3")
@@ -83,7 +82,7 @@ class Setting:
         help: one line for ``--help`` and the widget's tooltip.
         flag: the command-line flag (``None``: not an option of its own).
         lab: the training lab's form shows it (and its link carries it).
-        field: the :class:`TrainConfig` field (``None``: composed by :func:`lab_config`).
+        field: the :class:`TrainConfig` field (``None``: composed by :func:`config_values`).
         zero_means_none: 0 means "no limit of this kind" (the lab's budgets).
         empty: what an empty value means, for messages (``"the preset"``).
     """
@@ -240,8 +239,20 @@ def add_setting_arguments(parser: argparse.ArgumentParser, keys: Iterable[str], 
         shown = f" (default {default:g})" if isinstance(default, float) else f" (default {default})" if default is not None else ""
         dest = s.config_field or key
         parser.add_argument(s.flag, dest=dest, type=kind, default=None if key in required else default,
-                            required=key in required, metavar=s.flag.lstrip("-").upper().replace("-", "_"),
+                            required=key in required, metavar=_metavar(s),
                             help=s.help + ("" if key in required else shown))
+
+
+def _metavar(s: Setting) -> str:
+    if s.key == "seconds":
+        return "SECONDS"
+    if isinstance(s.rule, Whole):
+        return "N"
+    if isinstance(s.rule, Real):
+        return "X"
+    if isinstance(s.rule, Choice):
+        return "|".join(s.rule.options) if s.key != "model" else "NAME"
+    return s.key.upper()
 
 
 def parse_lab_link(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -322,14 +333,3 @@ def config_values(values: Mapping[str, Any], data_dir: str | None = None) -> dic
         out["lr_schedule"] = "cosine" if alone else "plateau"
     out["max_time_s"] = None if out.get("max_time_s") is None else float(out["max_time_s"])
     return out
-
-
-def lab_config(values: Mapping[str, Any], data_dir: str | None = None, **labels: str):
-    """The :class:`~equiv.training.TrainConfig` of a lab form (raises :class:`EquivError` with
-    every problem when the values are not valid)."""
-    from equiv.training.config import TrainConfig
-
-    problems = setting_problems({**LAB_DEFAULTS, **values})
-    if problems:
-        raise EquivError(" ".join(problems))
-    return TrainConfig(**config_values(values, data_dir), labels=labels)

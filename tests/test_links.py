@@ -68,7 +68,7 @@ def test_each_rule_accepts_its_values_and_refuses_others_with_its_rule(rule, goo
 
 def test_rule_texts_say_what_is_expected():
     assert Whole(1, 10_000).rule == "a whole number from 1 to 10,000"
-    assert Real(0.05, 5).rule == "a number from 0.05 to 5" and Real(0, 1, low_open=True).rule == "a number above 0 to 1"
+    assert Real(0.05, 5).rule == "a number from 0.05 to 5" and Real(0, 1, low_open=True).rule == "a number above 0 and at most 1"
     assert "wrapped into -180 … 180" in Angle().rule and "β from 0 to 180" in EulerAngles().rule
     assert Flag().rule == "1 (on) or 0 (off)" and PARITY.rule == "one of e, o"
     assert AXIS.rule == "x, xyz or 3 numbers like 1,2,3, each from -1000000 to 1000000, not all zero"

@@ -47,8 +47,8 @@ def test_a_link_fills_the_form_and_the_form_writes_the_link(background_store):
     assert not at.exception, at.exception
     assert at.selectbox(key="tl_model").value == "gvp" and at.number_input(key="tl_n_train").value == 20
     assert at.number_input(key="tl_seconds").value == 30.0 and at.number_input(key="tl_layers").value is None
-    assert shown(at, "warning") == ["link parameter device=gpu: device is one of auto, cpu, cuda; using auto",
-                                    "link parameter layers=99: layers is a whole number from 1 to 8; using the preset",
+    assert shown(at, "warning") == ["link parameter device=gpu: one of auto, cpu, cuda; using auto",
+                                    "link parameter layers=99: a whole number from 1 to 8; using the preset",
                                     "Run 7 is not in this machine's run store."]
     query = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
     assert query == {"model": "gvp", "n_train": "20", "n_val": "5", "seconds": "30", "run": "7"}
@@ -71,9 +71,10 @@ def test_the_form_refuses_with_reasons(background_store, monkeypatch):
     at.number_input(key="tl_n_val").set_value(5)
     at.number_input(key="tl_epochs").set_value(0)
     at.number_input(key="tl_batch").set_value(20)
+    at.run()
+    assert "No budget given: runs train for 300 s, as `equiv train` does." in shown(at, "caption")
     errors = shown(launch(at), "error")
-    assert errors == ["Give a budget: a number of optimizer steps, of epochs, a time limit, or several.",
-                      "The batch size (20) is larger than the training set (10 structures)."]
+    assert errors == ["The batch size (20) is larger than the training set (10 structures)."]
     at.number_input(key="tl_epochs").set_value(2)
     at.number_input(key="tl_batch").set_value(5)
     if not torch.cuda.is_available():

@@ -14,7 +14,7 @@ carries a run record of the run store through training (:func:`execute_run`).
 
 from equiv.training.batching import FrameTensors
 from equiv.training.config import DEFAULT_LR, DEFAULT_MAX_TIME_S, DEVICES, DTYPES, TrainConfig
-from equiv.run_settings import SETTINGS, Setting, lab_config, setting_problems, size_overrides
+from equiv.run_settings import SETTINGS, Setting, setting_problems, size_overrides
 from equiv.training.device import choose_threads, cuda_unavailable_reason, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
 from equiv.training.evaluate import evaluate_batches, evaluate_model, graph_r_max, zero_force_mae_mev
@@ -55,7 +55,6 @@ __all__ = [
     "execute_run",
     "graceful_stop",
     "graph_r_max",
-    "lab_config",
     "planned_device",
     "resolve_device",
     "setting_problems",
