@@ -82,7 +82,8 @@ class Setting:
         help: one line for ``--help`` and the widget's tooltip.
         flag: the command-line flag (``None``: not an option of its own).
         lab: the training lab's form shows it (and its link carries it).
-        field: the :class:`TrainConfig` field (``None``: composed by :func:`config_values`).
+        field: the :class:`TrainConfig` field (empty: the key itself; ``None``: none, the value is
+            composed into other fields by :func:`config_values`).
         zero_means_none: 0 means "no limit of this kind" (the lab's budgets).
         empty: what an empty value means, for messages (``"the preset"``).
     """

@@ -49,9 +49,8 @@ TRAIN_OPTIONS = ("model", "data_spec", "data_dir", "n_train", "n_val", "n_test",
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    from equiv.training import size_overrides
-
-    options = size_overrides(args.model, layers=args.layers, channels=args.channels)
+    """``--model-option KEY=VALUE`` as a dict (VALUE as JSON when it parses, else text)."""
+    options: dict[str, Any] = {}
     for item in args.model_option:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -69,9 +68,7 @@ def _config_dict(args: argparse.Namespace) -> dict[str, Any]:
 
     values = {key: getattr(args, BY_KEY[key].config_field or key) for key in TRAIN_OPTIONS}
     values["model_options"] = _model_options(args)
-    config = config_values(values, args.data_dir)
-    config.pop("model_options")
-    config["model_options"] = values["model_options"]
+    config = config_values(values, args.data_dir)  # layers and channels join the model options there
     config["ema_decay"] = config["ema_decay"] or None
     config["labels"] = {"command": shlex.join(["equiv", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else "equiv train"}
     return config
