@@ -29,6 +29,7 @@ Times are budgets, so reruns give similar, not identical, weights. Check a shipp
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shlex
 import sys
@@ -53,11 +54,12 @@ OUT_DIR = REPO_ROOT / "assets" / "pretrained"
 MODELS = {
     "mlp": ("mlp", {"hidden": [128, 128]}, True),
     "mlp-aug": ("mlp", {"hidden": [128, 128], "augment_rotations": True}, False),
-    "gvp": ("gvp", {"n_layers": 2, "scalar_channels": 16, "vector_channels": 8}, False),
-    "nequip": ("nequip", {"l_max": 2, "channels": 8, "n_layers": 2, "radial_hidden": [16]}, False),
+    "gvp": ("gvp", {}, False),
+    "nequip": ("nequip", {"channels": 16}, False),
 }
-#: Seconds of training per model.
-DEFAULT_SECONDS = {"mlp": 120.0, "mlp-aug": 120.0, "gvp": 60.0, "nequip": 60.0}
+#: Optimizer steps per model (batch 5, cosine schedule to zero over them). A step budget, not a time
+#: budget: a busy machine takes longer but trains the same model.
+DEFAULT_STEPS = {"mlp": 8000, "mlp-aug": 8000, "gvp": 4000, "nequip": 4000}
 #: What the index says about each family's test errors.
 TEST_FRAMES = {"mlp": "test trajectory aligned to the library orientation"}
 
@@ -97,13 +99,13 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
     out = OUT_DIR / f"{molecule}_{family}.pt"
     command = shlex.join(["python", "scripts/train_pretrained.py", "--molecules", molecule, "--models", family,
                           "--frames", str(args.frames), "--seed", str(args.seed)]
-                         + (["--trajectories", str(args.trajectories)] if args.trajectories != 4 else [])
-                         + (["--max-time", f"{args.max_time:g}"] if args.max_time else [])
+                         + (["--trajectories", str(args.trajectories)] if args.trajectories != 6 else [])
+                         + (["--steps", str(args.steps)] if args.steps else [])
                          + (["--lr", f"{args.lr:g}"] if args.lr else []))
-    seconds = args.max_time or DEFAULT_SECONDS[family]
+    steps = args.steps or DEFAULT_STEPS[family]
     lr = {"lr": args.lr} if args.lr else {}
     config = TrainConfig(model=preset, model_options=options, data=f"file:{data}", n_train=n_train, **lr,
-                         n_val=n_val, max_time_s=seconds, plateau_patience=10, device="cpu", seed=args.seed,
+                         n_val=n_val, max_steps=steps, lr_schedule="cosine", threads=args.threads, device="cpu", seed=args.seed,
                          checkpoint=str(out), labels={"command": command, "purpose": "rotation lab pretrained model"})
     run = create_train_run(config, store)
     result = execute_run(run.id, store)
@@ -129,6 +131,17 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
           f"E MAE {result.test['energy_mae_mev']:7.1f} meV  {result.epochs:4d} epochs  {entry['bytes'] / 1024:5.0f} kB",
           flush=True)
     return entry
+
+
+def record_in_index(molecule: str, family: str, entry: dict) -> None:
+    """Add one model's entry to the index (under a lock: several runs of this script, one per core,
+    may train different molecules at once)."""
+    with open(OUT_DIR / ".index.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = OUT_DIR / "index.json"
+        index = json.loads(path.read_text()) if path.is_file() else {}
+        index.setdefault(molecule, {})[family] = entry
+        write_index(index)
 
 
 def write_index(index: dict) -> None:
@@ -165,13 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--molecules", default="all", help="comma-separated library keys, or all (default)")
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated of {', '.join(MODELS)}")
-    p.add_argument("--frames", type=int, default=800, help="GFN2-xTB frames per molecule (default 800)")
+    p.add_argument("--frames", type=int, default=1200, help="GFN2-xTB frames per molecule (default 1200)")
     p.add_argument("--n-val", type=int, default=50, help="validation structures (default 50)")
     p.add_argument("--seed", type=int, default=0, help="MD and training seed (default 0)")
-    p.add_argument("--trajectories", type=int, default=4,
-                   help="independent MD trajectories (default 4; training uses all but the last two)")
+    p.add_argument("--trajectories", type=int, default=6,
+                   help="independent MD trajectories (default 6; training uses all but the last two)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per training (default 1)")
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    p.add_argument("--max-time", type=float, help="seconds per model (default: mlp 120, mlp-aug 120, gvp 60, nequip 60)")
+    p.add_argument("--steps", type=int, help="optimizer steps per model (default: "
+                   + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
     args = p.parse_args(argv)
     molecules = list(LIBRARY) if args.molecules == "all" else [m.strip() for m in args.molecules.split(",")]
     families = [m.strip() for m in args.models.split(",")]
@@ -180,16 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             p.error(f"unknown {what} {bad[0]!r}; choose from {', '.join(known)}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    index_path = OUT_DIR / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     settings = MDSettings(frames=args.frames, seed=args.seed, trajectories=args.trajectories)
     store = RunStore()
     t0 = time.perf_counter()
     for molecule in molecules:
         data = ensure_dataset(molecule, settings)
         for family in families:
-            index.setdefault(molecule, {})[family] = train_one(molecule, family, data, args, store)
-            write_index(index)
+            record_in_index(molecule, family, train_one(molecule, family, data, args, store))
     print(f"done in {time.perf_counter() - t0:.0f} s; index in {OUT_DIR / 'index.md'}")
     return 0
 
