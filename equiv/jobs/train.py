@@ -1,22 +1,17 @@
-"""The seam between the run store and the trainer: a run record in, a finished record out.
+"""Training as a job: a run record of kind ``train`` or ``sweep_member`` carried through
+:class:`equiv.training.Trainer` by the job lifecycle (:func:`equiv.jobs.lifecycle.running_job`).
 
 * :func:`create_train_run`: a queued run record from a :class:`TrainConfig` (the config is all a
   worker needs; its device queue is ``cpu`` or ``cuda``).
-* :func:`execute_run`: take a queued (or claimed) run and carry it to its end in this process:
-  status running with this process's id, the data set's metadata, per-epoch errors, a heartbeat
-  every few seconds, the best checkpoint's path, then finished with the test metrics, failed with
-  a reason, or cancelled (when someone called ``RunStore.request_cancel``; the best checkpoint
-  is kept). Whoever runs a job (``equiv train`` in the foreground, the training lab's
-  background worker, a cluster job) calls this one function, so the record looks the same.
-* ``python -m equiv.training.worker RUN_ID``: the same as a self-contained command.
-* :func:`graceful_stop` (from :mod:`equiv.runs.stopping`): SIGINT/SIGTERM ask the run to stop cleanly
-  (a second signal interrupts).
+* :func:`execute_run`: carry a queued (or claimed) training run to its end in this process: the
+  data set's metadata, per-epoch errors, the best checkpoint so far, then the result
+  ``{"test_metrics": TrainResult.summary(), "checkpoint_path": ...}`` (a cancelled run keeps its
+  best checkpoint). ``equiv train`` in the foreground, the background worker
+  (``python -m equiv.jobs.worker RUN_ID``) and a cluster job call this one function.
 
 A queued run must fit the server's limits (:mod:`equiv.runs.limits`): its memory estimate
-(:mod:`equiv.training.memory`) within ``worker_memory_mb``, and the run counts ≤ the run quotas
-(checked by the store). While a run trains, a busy store (lock timeout, full disk) costs an epoch
-record or a checkpoint note, never the run: those writes are skipped with a warning on stderr, and
-the final ``finish`` retries (``RunStore.finish``) while the heartbeat goes on.
+(:mod:`equiv.training.memory`) within ``worker_memory_mb``, and the run counts within the run
+quotas (checked by the store).
 
 Example:
     >>> import os, tempfile
@@ -30,25 +25,19 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from equiv.errors import EquivError, RunError
+from equiv.jobs.lifecycle import HEARTBEAT_EVERY_S, TRAINING_KINDS, running_job
 from equiv.paths import data_home
-from equiv.runs import Heartbeat, Run, RunStore, StoreBusy, graceful_stop
-from equiv.training.config import TrainConfig, spec_molecule
-from equiv.training.device import planned_device
+from equiv.runs import Run, RunStore
+from equiv.training import TrainConfig, Trainer, TrainHooks, TrainResult, planned_device
+from equiv.training.config import spec_molecule
 from equiv.training.memory import check_memory
-from equiv.training.trainer import EpochReport, TrainHooks, TrainResult, Trainer
 
-__all__ = ["TRAINING_KINDS", "create_train_run", "execute_run", "default_checkpoint_path", "graceful_stop"]
-
-#: Run kinds that :func:`execute_run` runs.
-TRAINING_KINDS = ("train", "sweep_member")
-#: Seconds between heartbeats; a cancel is noticed at the next one.
-HEARTBEAT_EVERY_S = 2.0
+__all__ = ["create_train_run", "execute_run", "default_checkpoint_path"]
 
 
 def default_checkpoint_path(run_id: int, config: TrainConfig) -> Path:
@@ -93,18 +82,6 @@ def create_train_run(config: TrainConfig | Mapping[str, Any], store: RunStore | 
                         idempotency_key=idempotency_key, model=cfg.model, molecule=cfg.molecule, owner_pid=owner_pid)
 
 
-def _tolerant(write: Callable[..., None], what: str) -> Callable[..., None]:
-    """``write`` that, when the store is busy, warns on stderr and goes on (the run is unaffected)."""
-
-    def call(*args) -> None:
-        try:
-            write(*args)
-        except StoreBusy as exc:
-            print(f"skipped {what}: {exc}", file=sys.stderr, flush=True)
-
-    return call
-
-
 def _chain(*hooks):
     hooks = [h for h in hooks if h is not None]
 
@@ -112,7 +89,7 @@ def _chain(*hooks):
         for h in hooks:
             h(*args)
 
-    return call if hooks else None
+    return call
 
 
 def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks | None = None,
@@ -122,7 +99,7 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
 
     Args:
         run_id: a queued run, or one claimed with ``RunStore.claim_next`` (this process takes it over).
-        store: the run store (default: the data home's).
+        store: the run store (default: the data home's; on a cluster node a run folder's).
         hooks: extra callbacks (progress lines, a page's state); the store's come first.
         stop: an event that asks for a clean stop, like a cancel (see :func:`graceful_stop`).
         heartbeat_every_s: seconds between heartbeats.
@@ -133,49 +110,31 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
     :class:`equiv.errors.EquivError` that failed the run, after recording it as the run's error.
     """
     store = store or RunStore()
-    run = store.get(run_id)
-    if run.kind not in TRAINING_KINDS:
-        raise RunError(f"run {run_id} is a {run.kind} run, not a training run")
-    if not run.active:
-        raise RunError(f"cannot start run {run_id}: it is {run.status}" + (f" ({run.error})" if run.error else ""))
-    try:
-        config = TrainConfig.from_dict(run.config)
-    except EquivError as exc:
-        store.fail(run_id, str(exc))
-        raise
-    store.mark_running(run_id)
-    checkpoint = Path(config.checkpoint) if config.checkpoint else default_checkpoint_path(run_id, config)
-    user = hooks or TrainHooks()
-    with Heartbeat(store, run_id, every_s=heartbeat_every_s) as beat:
+    with running_job(store, run_id, TRAINING_KINDS, "a training run", stop=stop,
+                     heartbeat_every_s=heartbeat_every_s) as job:
+        config = TrainConfig.from_dict(job.spec)
+        user = hooks or TrainHooks()
 
-        def log_epoch(report: EpochReport) -> None:
-            beat.report(report.progress, f"epoch {report.epoch}")
-            store.log_epoch(run_id, report.epoch, seconds=report.seconds, lr=report.lr,
-                            metrics=report.store_metrics(), progress=report.progress)
-
-        def should_stop() -> bool:
-            return (beat.cancel_requested.is_set() or beat.lost.is_set() or (stop is not None and stop.is_set())
-                    or bool(user.should_stop and user.should_stop()))
+        def log_epoch(report) -> None:
+            job.report(report.progress, f"epoch {report.epoch}")
+            job.try_write("an epoch record", lambda: store.log_epoch(
+                run_id, report.epoch, seconds=report.seconds, lr=report.lr, metrics=report.store_metrics(),
+                progress=report.progress))
 
         combined = TrainHooks(
-            on_data=_chain(_tolerant(lambda d: store.set_dataset(run_id, d), "recording the data set"), user.on_data),
-            on_epoch=_chain(_tolerant(log_epoch, "an epoch record"), user.on_epoch),
-            on_checkpoint=_chain(_tolerant(lambda p: store.set_checkpoint(run_id, p), "noting the checkpoint"),
-                                 user.on_checkpoint),
-            on_progress=_chain(beat.report, user.on_progress),
-            should_stop=should_stop,
+            on_data=_chain(lambda d: job.try_write("recording the data set", lambda: store.set_dataset(run_id, d)),
+                           user.on_data),
+            on_epoch=_chain(log_epoch, user.on_epoch),
+            on_checkpoint=_chain(lambda p: job.note({"checkpoint_path": str(p)}), user.on_checkpoint),
+            on_progress=_chain(job.report, user.on_progress),
+            should_stop=lambda: job.stopping() or bool(user.should_stop and user.should_stop()),
         )
-        trainer = Trainer(config, combined, checkpoint_path=checkpoint,
-                          metadata={"run_id": run_id, "run_store": str(store.path)}, resume_path=resume_path)
-        with store.recording_failure(run_id):
-            result = trainer.run()
-        # Still beating: the final write may wait for a busy store (it retries) without the run
-        # looking dead meanwhile.
-        if beat.lost.is_set():
-            pass  # ended elsewhere (reaped, failed as hung): nothing more to write
-        elif result.cancelled:
-            store.mark_cancelled(run_id, checkpoint_path=result.checkpoint)
-        else:
-            store.finish(run_id, test_metrics=result.summary(), checkpoint_path=result.checkpoint,
-                         dataset=result.dataset)
+        checkpoint = Path(config.checkpoint) if config.checkpoint else default_checkpoint_path(run_id, config)
+        result = Trainer(config, combined, checkpoint_path=checkpoint, resume_path=resume_path,
+                         metadata={"run_id": run_id, "run_store": str(store.path)}).run()
+        job.result = {} if result.checkpoint is None else {"checkpoint_path": str(result.checkpoint)}
+        job.cancelled = result.cancelled
+        if not result.cancelled:
+            job.result["test_metrics"] = result.summary()
+            job.dataset = result.dataset
     return result
