@@ -101,7 +101,8 @@ def execute_run(run_id: int, store: RunStore | None = None, *, hooks: TrainHooks
         run_id: a queued run, or one claimed with ``RunStore.claim_next`` (this process takes it over).
         store: the run store (default: the data home's; on a cluster node a run folder's).
         hooks: extra callbacks (progress lines, a page's state); the store's come first.
-        stop: an event that asks for a clean stop, like a cancel (see :func:`graceful_stop`).
+        stop: an event that asks for a clean stop, like a cancel (see
+            :func:`equiv.jobs.lifecycle.graceful_stop`).
         heartbeat_every_s: seconds between heartbeats.
         resume_path: the trainer's resume state (saved every epoch; resumed from when it exists:
             a cluster job that was requeued carries on, see :mod:`equiv.training.resume`).
