@@ -53,7 +53,7 @@ UNTRAINED = ["nequip", "gvp", "mlp"]
 state = st.session_state
 try:
     store = RunStore()
-    store.list_runs(limit=1, reap=False)  # a damaged store is found here, not halfway down the page
+    store.list_runs(limit=1)  # a damaged store is found here, not halfway down the page
 except RunError as exc:
     st.title("MD lab", anchor=False)
     store_problem(exc)
@@ -196,7 +196,7 @@ def explore_dataset(spec: str, model_spec: str):
 
 
 def trajectory_of(run) -> dict | None:
-    path = (run.test_metrics or {}).get("trajectory")
+    path = (run.result or {}).get("trajectory")
     if not path or not Path(path).is_file():
         return None
     return load_trajectory(path, Path(path).stat().st_mtime)
@@ -204,7 +204,7 @@ def trajectory_of(run) -> dict | None:
 
 def show_result(run) -> None:
     data = trajectory_of(run)
-    summary = run.test_metrics or {}
+    summary = run.result or {}
     (st.success if summary.get("stable") else st.error)(verdict_text(summary))
     for w in summary.get("warnings", []):
         st.caption(f"⚠ {escape_markdown(w)}")
@@ -254,8 +254,6 @@ def live_view() -> None:
         return
     st.subheader(escape_markdown(md_status_line(run, store.queue_position(run.id) if run.status == "queued" else None)),
                  anchor=False)
-    if run.status == "queued":
-        ensure_launcher("cpu", store)
     if run.active:
         bar, cancel = st.columns([5, 1])
         bar.progress(min(1.0, run.progress or 0.0), text=escape_markdown(run.message or "waiting to start"))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from equiv.formatting import format_metric
 from equiv.runs import Run, RunStore
-from equiv.training import TRAINING_KINDS
+from equiv.jobs.lifecycle import TRAINING_KINDS
 from equiv.views.learning_curves import learning_curves, slope_table
 from equiv.views.run_tables import dataset_label
 from equiv.views.text import escape_markdown
@@ -44,12 +44,12 @@ def run_outcome(run: Run) -> None:
                        f"{verdict} ({escape_markdown(str(m.get('convergence_rule') or ''))}).")
         rotation_link(run)
     elif run.status == "finished" and run.kind == "md":
-        m = run.test_metrics or {}
+        m = run.result or {}
         verdict = "stable" if m.get("stable") else f"unstable at {format_metric(m.get('unstable_at_fs'))} fs"
         st.success(f"Run {run.id} finished: molecular dynamics, {m.get('steps', '?')} steps, {verdict} "
                    f"(see the MD lab).", icon=":material/check_circle:")
     elif run.status == "finished":
-        m = run.test_metrics or {}
+        m = run.result or {}
         st.success(f"Run {run.id} finished: {m.get('n_frames', '?')} frames written to "
                    f"{escape_markdown(str(m.get('path', '?')))}.", icon=":material/check_circle:")
     elif run.status == "failed":

@@ -13,10 +13,9 @@ import streamlit as st
 from app_pages.run_widgets import learning_curve_section, run_outcome
 from app_pages.store_status import store_problem
 from equiv.errors import RunError
-from equiv.jobs.launcher import ensure_launchers_for_queued
 from equiv.parsing import parse_run_ids
 from equiv.runs import STATUSES, RunStore
-from equiv.training import TRAINING_KINDS
+from equiv.jobs.lifecycle import TRAINING_KINDS
 from equiv.views.run_tables import (
     epochs_frame,
     molecule_key,
@@ -41,8 +40,6 @@ st.caption("Every training run, sweep member and data generation of this machine
 try:
     store = RunStore()
     all_runs = store.list_runs()
-    if any(r.status == "queued" for r in all_runs):
-        ensure_launchers_for_queued(store)  # a launcher that died while runs wait is replaced
 except RunError as exc:
     store_problem(exc)
     st.stop()

@@ -20,10 +20,9 @@ from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
 from app_pages.store_status import session_owner, store_problem
 from equiv.data import rmd17_data_dir
 from equiv.errors import EquivError, RunError
-from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, ensure_watcher,
-                                launch_on_cluster, queue_cluster_sweep)
+from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, launch_on_cluster,
+                                queue_cluster_sweep)
 from equiv.jobs.generate import generation_seconds_estimate
-from equiv.jobs.launcher import ensure_launcher
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
 from equiv.jobs.requests import (
     DEFAULT_GENERATE_FRAMES,
@@ -62,7 +61,7 @@ state = st.session_state
 FOLDER_BOX = os.environ.get("EQUIV_SHARED_SERVER", "").strip().lower() not in ("1", "true", "yes")
 try:
     store = RunStore()
-    store.list_runs(limit=1, reap=False)  # a damaged store is found here, not halfway down the page
+    store.list_runs(limit=1)  # a damaged store is found here, not halfway down the page
 except RunError as exc:
     st.title("Training lab")
     store_problem(exc)
@@ -355,11 +354,7 @@ def live_view() -> None:
 
 
 def live_view_body() -> None:
-    now_active = store.list_runs(status=ACTIVE_STATUSES)
-    for device in sorted({r.device for r in now_active if r.status == "queued"} - {CLUSTER_QUEUE}):
-        ensure_launcher(device, store)  # a launcher that died while runs wait is replaced
-    if any(r.device == CLUSTER_QUEUE for r in now_active):
-        ensure_watcher(store)  # the cluster watcher ingests cluster runs' files (equiv.jobs.cluster)
+    now_active = store.list_runs(status=ACTIVE_STATUSES)  # a read: launchers start only when work is queued
     if sorted(r.id for r in now_active) != active_ids:
         st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
     others = [r for r in now_active if r.id != watched]
@@ -378,7 +373,7 @@ def live_view_body() -> None:
     run = next((r for r in now_active if r.id == watched), None)
     if run is None:
         try:
-            run = store.get(watched, reap=False)  # list_runs above has just reaped
+            run = store.get(watched)
         except RunGone:
             st.warning(f"Run {watched} is not in this machine's run store.")
             return

@@ -4,7 +4,7 @@ and the smallest address-space limit (RLIMIT_AS) a CPU worker lives with.
     nice -n 5 .venv/bin/python bench/worker_memory.py [--limits 1024,2048,4096]
 
 Each configuration trains one epoch on a small generated GFN2-xTB data set in a fresh worker
-process (``python -m equiv.training.worker``); peak resident memory is the child's ``ru_maxrss``,
+process (``python -m equiv.jobs.worker``); peak resident memory is the child's ``ru_maxrss``,
 peak address space the largest ``vms`` seen while polling every 20 ms. Uses a temporary
 EQUIV_HOME.
 """
@@ -25,7 +25,7 @@ def measure(run_id: int, store_path: str, address_space_mb: int = 0) -> tuple[in
     """(exit status, peak RSS MiB, peak VMS MiB, last line of output) of one worker."""
     from equiv.jobs.executor import worker_limits
 
-    cmd = [sys.executable, "-m", "equiv.training.worker", str(run_id), "--store", store_path]
+    cmd = [sys.executable, "-m", "equiv.jobs.worker", str(run_id), "--store", store_path]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=worker_limits(0, address_space_mb))
     peak_rss = peak_vms = 0
@@ -49,7 +49,8 @@ def main() -> None:
     os.environ["EQUIV_WORKER_MEMORY_MB"] = "0"  # measure every configuration, however large
     from equiv.data import default_xtb_path, generate_xtb_dataset, write_dataset_npz
     from equiv.runs import RunStore
-    from equiv.training import TrainConfig, create_train_run
+    from equiv.jobs.train import create_train_run
+    from equiv.training import TrainConfig
     from equiv.training.memory import estimate_memory_mb
 
     for molecule in ("ethanol", "aspirin"):

@@ -39,11 +39,12 @@ from pathlib import Path
 from equiv.data import MDSettings, generate_xtb_dataset, read_dataset_npz, write_dataset_npz
 from equiv.data.align import align_dataset
 from equiv.data.splits import trajectory_blocks
+from equiv.jobs.train import create_train_run, execute_run
 from equiv.models import load_checkpoint, save_checkpoint
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.paths import REPO_ROOT, data_home
 from equiv.runs import RunStore
-from equiv.training import TrainConfig, create_train_run, execute_run
+from equiv.training import TrainConfig
 
 OUT_DIR = REPO_ROOT / "assets" / "pretrained"
 

@@ -45,7 +45,7 @@ def stop_background(store: RunStore, timeout: float = 20.0) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    for run in store.list_runs(status="running", reap=False):
+    for run in store.list_runs(status="running"):
         if run.pid and run.host == this_host() and pid_alive(run.pid):
             try:
                 os.kill(run.pid, signal.SIGKILL)
@@ -81,7 +81,7 @@ def finished_run(store: RunStore, model: str, n_train: int, seed: int, force: fl
         store.log_epoch(run.id, e, seconds=e, lr=0.01, metrics={"val_force_mae_mev_per_a": force * (1 + 1 / e),
                                                                 "val_energy_mae_mev": energy * 2 / e,
                                                                 "train_force_mae_mev_per_a": force * 1.5 / e})
-    return store.finish(run.id, test_metrics={"force_mae_mev_per_a": force, "energy_mae_mev": energy,
-                                              "n_test": 10, "epochs": epochs, "best_epoch": epochs,
-                                              "force_mae_zero_mev_per_a": zero, **(metrics or {})},
-                        checkpoint_path=checkpoint)
+    return store.finish(run.id, {"test_metrics": {"force_mae_mev_per_a": force, "energy_mae_mev": energy,
+                                                  "n_test": 10, "epochs": epochs, "best_epoch": epochs,
+                                                  "force_mae_zero_mev_per_a": zero, **(metrics or {})},
+                                 "checkpoint_path": None if checkpoint is None else str(checkpoint)})

@@ -18,7 +18,8 @@ import signal
 import sys
 import time
 
-from equiv.runs import Heartbeat, RunStore, graceful_stop
+from equiv.jobs.lifecycle import graceful_stop
+from equiv.runs import Heartbeat, RunStore
 
 
 def writer(n: int) -> None:
@@ -29,7 +30,7 @@ def writer(n: int) -> None:
         store.log_epoch(run.id, epoch, seconds=epoch * 0.01, lr=1e-3,
                         metrics={"val_force_mae_mev_per_a": 100.0 / epoch, "train_loss": 1.0 / epoch})
         store.heartbeat(run.id, progress=epoch / n)
-    store.finish(run.id, test_metrics={"force_mae_mev_per_a": 1.0})
+    store.finish(run.id, {"test_metrics": {"force_mae_mev_per_a": 1.0}})
     print(json.dumps({"run_id": run.id}))
 
 
@@ -59,7 +60,7 @@ def cancellable(run_id: int) -> None:
         epoch += 1
         store.log_epoch(run_id, epoch, seconds=epoch * 0.05, metrics={"val_force_mae_mev_per_a": 50.0})
         if store.heartbeat(run_id):
-            store.mark_cancelled(run_id, checkpoint_path=f"/tmp/run-{run_id}-best.pt")
+            store.mark_cancelled(run_id, result={"checkpoint_path": f"/tmp/run-{run_id}-best.pt"})
             print(f"cancelled after {epoch} epochs", flush=True)
             return
         time.sleep(0.05)
@@ -69,7 +70,7 @@ def slowstart(run_id: int, seconds: float) -> None:
     time.sleep(seconds)
     store = RunStore()
     store.mark_running(run_id)
-    store.finish(run_id, test_metrics={"slow": True})
+    store.finish(run_id, {"slow": True})
 
 
 def _progressing(run_id: int, stop=None) -> None:

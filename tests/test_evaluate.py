@@ -12,7 +12,8 @@ from equiv.cli import main
 from equiv.cli.evaluate import EVALUATE_KEYS
 from equiv.data import default_xtb_path, generate_xtb_dataset, load_test_split, write_dataset_npz
 from equiv.runs import RunStore
-from equiv.training import TrainConfig, create_train_run, execute_run
+from equiv.jobs.train import create_train_run, execute_run
+from equiv.training import TrainConfig
 
 RMD17_SLICE = str(Path(__file__).parent / "data" / "rmd17")
 METRICS = ("energy_mae_mev", "force_mae_mev_per_a", "force_mae_zero_mev_per_a")

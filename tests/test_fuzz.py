@@ -457,10 +457,10 @@ def _nan_run(store) -> int:
     run = store.create("train", {"model": "nequip", "data": "xtb:ethanol", "n_train": 10, "seed": 0},
                        molecule="ethanol")
     store.mark_running(run.id, dataset={"name": "xtb:ethanol", "level_of_theory": "GFN2-xTB"})
-    store.finish(run.id, test_metrics={"n_test": 1})
+    store.finish(run.id, {"test_metrics": {"n_test": 1}})
     with sqlite3.connect(store.path) as conn:
-        conn.execute("UPDATE runs SET test_metrics = ? WHERE id = ?",
-                     ('{"energy_mae_mev": NaN, "force_mae_mev_per_a": null, "n_test": 1}', run.id))
+        conn.execute("UPDATE runs SET result = ? WHERE id = ?",
+                     ('{"test_metrics": {"energy_mae_mev": NaN, "force_mae_mev_per_a": null, "n_test": 1}}', run.id))
     return run.id
 
 

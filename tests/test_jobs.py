@@ -5,6 +5,7 @@ a job, the form's checks with their reasons, idempotent launches and sweeps."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import subprocess
 import sys
@@ -17,15 +18,17 @@ import pytest
 
 from equiv.cli import main
 from equiv.data import MDSettings, default_xtb_path
-from equiv.errors import DataError, EquivError
+from equiv.errors import DataError, EquivError, RunError
 from equiv.jobs.executor import Job, LocalExecutor, job_command, job_log_path, log_tail
 from equiv.jobs.generate import active_generation, create_generate_run, execute_generate
 from equiv.jobs.launcher import Launcher, ensure_launcher, launcher_pid, lock_path
+from equiv.jobs.lifecycle import KINDS, running_job
 from equiv.jobs.queues import max_running, set_max_running
 from equiv.jobs.requests import check_request, data_status, launch_request, queue_generation, request_key
 from equiv.jobs.sweep import parse_models, parse_sizes, plan_sweep, queue_sweep
+from equiv.jobs.train import create_train_run
 from equiv.runs import RunStore
-from equiv.training import TrainConfig, create_train_run
+from equiv.training import TrainConfig
 from equiv.data.rmd17 import RMD17_FOLDER_ENV
 from tests.conftest import REPO_ROOT, wait_for
 from tests.jobs_tools import background_store, finished_run, tiny_request, tiny_xtb  # noqa: F401  (fixture)
@@ -58,7 +61,7 @@ def test_a_job_is_one_self_contained_command(background_store):
     job = LocalExecutor().submit(Job(run.id, store.path, job_log_path(store.path, run.id)))
     assert job.process.wait(timeout=120) == 0
     record = store.get(run.id)
-    assert record.status == "finished" and record.pid == job.pid and record.test_metrics["n_frames"] == 4
+    assert record.status == "finished" and record.pid == job.pid and record.result["n_frames"] == 4
     assert Path(record.config["out"]).is_file() and record.dataset["level_of_theory"] == "GFN2-xTB"
     assert log_tail(job_log_path(store.path, run.id)).endswith(f"run {run.id} finished")
 
@@ -87,7 +90,7 @@ def test_the_launcher_fails_a_run_whose_job_ended_without_an_outcome():
     executor = ExitingExecutor()
     launcher = Launcher("cpu", store, executor, idle_exit_s=0.5, poll_s=0.05)
     assert launcher.start_queued() == 1 and executor.submitted == [run.id]
-    assert store.get(run.id, reap=False).status == "running"  # claimed for the launcher
+    assert store.get(run.id).status == "running"  # claimed for the launcher
     launcher.jobs[run.id].process.wait(timeout=30)
     launcher.collect()
     record = store.get(run.id)
@@ -144,6 +147,27 @@ def test_concurrency_is_per_device_and_configurable(background_store):
 
 
 # -- data generation as a job ---------------------------------------------------------------------
+
+def test_the_lifecycle_fails_on_one_line_and_a_cancel_keeps_the_partial_result():
+    store = RunStore()
+    runs = [store.create("md", {}) for _ in range(3)]
+    with pytest.raises(ValueError), running_job(store, runs[0].id, ("md",), "MD"):
+        raise ValueError("a message\non two lines")
+    with running_job(store, runs[1].id, ("md",), "MD", heartbeat_every_s=0.01) as job:
+        job.note({"checkpoint_path": "/tmp/best.pt"})
+        store.request_cancel(runs[1].id)
+        wait_for(job.stopping, what="the cancel at the next heartbeat")
+        job.check()
+        job.result = {"never": "recorded"}
+    with pytest.raises(RunError, match="run 3 is a md run, not a training run"), \
+            running_job(store, runs[2].id, ("train",), "a training run"):
+        pass
+    assert store.get(runs[0].id).error == "internal error: ValueError: a message on two lines"
+    assert job.cancelled and store.get(runs[1].id).result == {"checkpoint_path": "/tmp/best.pt"}
+    assert store.get(runs[1].id).status == "cancelled" and store.get(runs[2].id).status == "queued"
+    for target in KINDS.values():  # every kind names a function the worker can import
+        assert callable(getattr(importlib.import_module(target.partition(":")[0]), target.partition(":")[2]))
+
 
 def test_generation_job_cancels_cleanly_and_writes_nothing():
     store = RunStore()
@@ -436,7 +460,7 @@ def test_cancel_escalates_from_the_flag_to_sigterm_to_sigkill(monkeypatch, capsy
                         idle_exit_s=0.5, poll_s=0.05)
 
     def cancel_when_running():
-        wait_for(lambda: all(store.get(i, reap=False).pid not in (None, os.getpid()) for i in modes), what="workers")
+        wait_for(lambda: all(store.get(i).pid not in (None, os.getpid()) for i in modes), what="workers")
         for i in modes:
             store.request_cancel(i)
 
@@ -543,14 +567,15 @@ def test_the_training_lab_says_when_a_quota_refuses_a_launch(monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_runs_page_starts_a_launcher_only_for_queued_work(background_store):
+def test_pages_that_show_queued_work_start_no_launcher(background_store):
+    """With work queued and no launcher, showing runs (the runs page, the training lab's live view)
+    starts none (``equiv runs list``, a command, does: see above)."""
     from equiv.jobs.launcher import _starting_launcher
     from tests.apptest_tools import open_page
 
     store = background_store
-    at = open_page("app_pages/runs.py")
-    assert not at.exception and launcher_pid(store.path, "cpu") is None and _starting_launcher(store.path, "cpu") is None
     run = generate_run(store, "water")
-    assert not open_page("app_pages/runs.py").exception
-    assert launcher_pid(store.path, "cpu") or _starting_launcher(store.path, "cpu")
-    assert store.get(run.id).status in ("queued", "running")  # the fixture stops the launcher and its job
+    for page in ("app_pages/runs.py", "app_pages/train.py"):
+        assert not open_page(page, {"run": str(run.id)}).exception
+        assert launcher_pid(store.path, "cpu") is None and _starting_launcher(store.path, "cpu") is None, page
+    assert store.get(run.id).status == "queued"

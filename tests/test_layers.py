@@ -8,18 +8,21 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "equiv"
 
 #: Layer number of each top-level module or subpackage of ``equiv``. Lower layers never import
-#: higher ones; ``cli`` is a consumer on top, like ``app_pages/`` and ``app.py``.
+#: higher ones; ``cli`` is a consumer on top, like ``app_pages/`` and ``app.py``. Training is a
+#: library (TrainConfig → train → TrainResult): the run store and the jobs sit above it.
 LAYERS = {
-    "errors": 0, "paths": 0, "parsing": 0, "formatting": 0, "links": 0, "runtime": 0, "__init__": 0, "__main__": 8,
+    "errors": 0, "paths": 0, "parsing": 0, "formatting": 0, "links": 0, "runtime": 0, "__init__": 0, "__main__": 9,
     "o3": 1,
     "playground": 2,
     "molecules": 2, "data": 2,
     "graphs": 3, "models": 3,
-    "training": 4, "runs": 4, "md": 4, "run_settings": 3,
-    "jobs": 5,
-    "views": 6,
-    "widgets": 7,
-    "cli": 8,
+    "run_settings": 3,
+    "training": 4,
+    "runs": 5, "md": 5,
+    "jobs": 6,
+    "views": 7,
+    "widgets": 8,
+    "cli": 9,
 }
 
 

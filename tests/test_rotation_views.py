@@ -299,7 +299,7 @@ def test_training_runs_become_model_sources(tmp_path):
     path = save_checkpoint(trained, tmp_path / "gvp.pt")
     run = store.create("train", {"model": "gvp", "molecule": "ethanol"})
     store.mark_running(run.id)
-    store.finish(run.id, checkpoint_path=path, test_metrics={"force_mae_mev_per_a": 42.0})
+    store.finish(run.id, {"checkpoint_path": str(path), "test_metrics": {"force_mae_mev_per_a": 42.0}})
     other = store.create("train", {"model": "nequip-l1", "molecule": "ethanol"})  # not finished: not offered
     assert other.status == "queued"
 
@@ -321,7 +321,7 @@ def test_a_checkpoint_that_does_not_fit_gives_a_note(tmp_path):
     store = RunStore()
     run = store.create("train", {"model": "mlp", "molecule": "ethanol"})
     store.mark_running(run.id)
-    store.finish(run.id, checkpoint_path=path)
+    store.finish(run.id, {"checkpoint_path": str(path)})
     source = next(s for s in model_sources("mlp", "ethanol") if s.kind == "run")
     with pytest.raises(EquivError, match="knows the elements H, O"):
         load_source(source, tuple(load_molecule("ethanol").numbers))

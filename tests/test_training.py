@@ -18,6 +18,7 @@ from equiv.cli import main
 from equiv.data import generate_xtb_dataset, load_splits, write_dataset_npz, default_xtb_path
 from equiv.errors import TrainingError
 from equiv.graphs import AtomsBatch
+from equiv.jobs.train import create_train_run, execute_run
 from equiv.models import build_model, load_checkpoint
 from equiv.runs import RunStore
 from equiv.training import (
@@ -25,8 +26,6 @@ from equiv.training import (
     TrainConfig,
     TrainHooks,
     WeightEMA,
-    create_train_run,
-    execute_run,
     species_energy_shift,
     train,
 )
@@ -312,7 +311,7 @@ def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
     store = RunStore()
     runs = [create_train_run(tiny(model="gvp", model_options=TINY_GVP, n_train=50, epochs=10_000), store)
             for _ in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-m", "equiv.training.worker", str(run.id)], cwd=REPO_ROOT,
+    procs = [subprocess.Popen([sys.executable, "-m", "equiv.jobs.worker", str(run.id)], cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for run in runs]
     try:
         for run in runs:
@@ -320,7 +319,7 @@ def test_a_killed_worker_is_reported_failed_and_sigterm_cancels():
         killed, stopped = procs
         assert store.get(runs[0].id).pid == killed.pid
         os.kill(killed.pid, signal.SIGKILL)
-        wait_for(lambda: store.get(runs[0].id).status == "failed", what="the reaper")
+        wait_for(lambda: [r.id for r in store.reap()] == [runs[0].id], what="the reaper")
         assert store.get(runs[0].id).error == f"worker process {killed.pid} died (killed or out of memory)"
         stopped.send_signal(signal.SIGTERM)  # a polite stop: cancelled, best checkpoint kept
         assert stopped.wait(timeout=60) == 0

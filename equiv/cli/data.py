@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from equiv.cli.output import add_json_flag, format_table, print_json
-from equiv.cli.progress import ProgressBar
+from equiv.cli.progress import ProgressBar, run_in_foreground
 from equiv.data import (
     MDSettings,
     available_datasets,
@@ -27,7 +27,7 @@ from equiv.data import (
     rmd17_data_dir,
 )
 from equiv.errors import DataError
-from equiv.runs import RunStore, graceful_stop
+from equiv.runs import RunStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -161,19 +161,9 @@ def run_generate(args: argparse.Namespace) -> int:
     store = RunStore()
     # Created running for this process: a background launcher must not claim a foreground job.
     run = create_generate_run(args.molecule, settings, store, smiles=args.smiles, out=path, owner_pid=os.getpid())
-    bar = None if (args.json or args.no_progress) else ProgressBar(f"xTB MD {run.config['molecule']}", unit="frames")
-
-    def progress(p) -> None:
-        if bar is not None:
-            bar.update(p.frames_done, p.frames_total)
-
+    label = None if (args.json or args.no_progress) else f"xTB MD {run.config['molecule']}"
     t0 = time.perf_counter()
-    try:
-        with graceful_stop() as stop:
-            ds = execute_generate(run.id, store, progress=progress, stop=stop)
-    finally:
-        if bar is not None:
-            bar.close()
+    ds = run_in_foreground(execute_generate, run.id, store, label, "frames", lambda p: (p.frames_done, p.frames_total))
     seconds = time.perf_counter() - t0
     g = ds.metadata.generation
     if args.json:

@@ -19,10 +19,10 @@ import os
 import sys
 
 from equiv.cli.output import add_json_flag, print_json
-from equiv.cli.progress import ProgressBar
+from equiv.cli.progress import run_in_foreground
 from equiv.errors import EquivError
 from equiv.md.settings import ENSEMBLES, MAX_STEPS, REFERENCE_MODES, MDConfig
-from equiv.runs import RunStore, graceful_stop
+from equiv.runs import RunStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,18 +85,8 @@ def run_md_command(args: argparse.Namespace) -> int:
               "the forces are not trained for this molecule; expect the MD to fail", file=sys.stderr)
     store = RunStore()
     run = create_md_run(config, store, reference=args.reference, out=args.out, owner_pid=os.getpid())
-    bar = None if (args.json or args.no_progress) else ProgressBar(f"MD {config.molecule or config.smiles}", unit="steps")
-
-    def progress(p) -> None:
-        if bar is not None:
-            bar.update(p.steps_done, p.steps_total)
-
-    try:
-        with graceful_stop() as stop:
-            outcome = execute_md(run.id, store, progress=progress, stop=stop)
-    finally:
-        if bar is not None:
-            bar.close()
+    label = None if (args.json or args.no_progress) else f"MD {config.molecule or config.smiles}"
+    outcome = run_in_foreground(execute_md, run.id, store, label, "steps", lambda p: (p.steps_done, p.steps_total))
     summary = {**outcome.summary, "run_id": run.id}
     if args.json:
         print_json(summary)

@@ -15,12 +15,15 @@ Example:
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, Callable, TextIO, TypeVar
 
 from tqdm import tqdm
 
+from equiv.jobs.lifecycle import graceful_stop
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "run_in_foreground"]
+
+T = TypeVar("T")
 
 
 class ProgressBar:
@@ -41,3 +44,17 @@ class ProgressBar:
 
     def close(self) -> None:
         self._bar.close()
+
+
+def run_in_foreground(execute: Callable[..., T], run_id: int, store: Any, label: str | None, unit: str,
+                      counts: Callable[[Any], tuple[float, float]]) -> T:
+    """``execute(run_id, store, progress=..., stop=...)``: a job run in this process, which SIGINT
+    and SIGTERM stop cleanly (:func:`equiv.jobs.lifecycle.graceful_stop`), its progress drawn as a
+    bar labelled ``label`` (``None``: no bar) from ``counts(progress) = (done, total)``."""
+    bar = None if label is None else ProgressBar(label, unit=unit)
+    try:
+        with graceful_stop() as stop:
+            return execute(run_id, store, progress=None if bar is None else lambda p: bar.update(*counts(p)), stop=stop)
+    finally:
+        if bar is not None:
+            bar.close()

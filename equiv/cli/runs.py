@@ -5,8 +5,9 @@
   equiv runs cancel ID [--json]
   equiv runs sync [--json]          # ingest cluster runs' files once (the cluster watcher does it too)
 
-Listing or showing runs also makes sure a launcher serves every device queue with queued runs
-(it starts one only then; the note goes to stderr).
+Listing or showing runs first fails running runs whose worker died (``RunStore.reap``) and makes
+sure a launcher serves every device queue with queued runs (it starts one only then; the note goes
+to stderr).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import time
 from equiv.cli.output import add_json_flag, format_table, print_json
 from equiv.formatting import format_duration
 from equiv.errors import RunError
-from equiv.runs import KINDS, STATUSES, Run, RunStore
+from equiv.jobs.lifecycle import KINDS
+from equiv.runs import STATUSES, Run, RunStore
 
 
 def _serve_queued(store: RunStore) -> None:
-    """Start a launcher for each device queue with queued runs and none serving it."""
+    """Fail the runs whose worker died; start a launcher for each device queue with queued runs and
+    none serving it."""
     from equiv.jobs.launcher import ensure_launchers_for_queued
 
+    store.reap()
     for info in ensure_launchers_for_queued(store):
         if info.started:
             print(f"started a launcher for the {info.device} queue (pid {info.pid}; log {info.log_path})",
@@ -41,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = verbs.add_parser("list", help="runs, newest first")
     ls.add_argument("--status", choices=STATUSES, help="only runs with this status")
-    ls.add_argument("--kind", choices=KINDS, help="only runs of this kind")
+    ls.add_argument("--kind", choices=list(KINDS), help="only runs of this kind")
     ls.add_argument("--model", help="only runs of this model")
     ls.add_argument("--molecule", help="only runs on this molecule")
     ls.add_argument("--group", help="only runs of this sweep or group")
@@ -83,9 +87,9 @@ def run_list(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise RunError("--limit must be 1 or more")
     store = RunStore()
+    _serve_queued(store)
     runs = store.list_runs(status=args.status, kind=args.kind, model=args.model, molecule=args.molecule,
                            group_id=args.group, limit=args.limit)
-    _serve_queued(store)
     if args.json:
         print_json({"runs": [r.to_dict() for r in runs]})
         return 0
@@ -102,9 +106,9 @@ def run_show(args: argparse.Namespace) -> int:
     from equiv.jobs.cluster import cluster_job  # hook: a cluster run's SLURM job and resumes
 
     store = RunStore()
+    _serve_queued(store)
     run = store.get(args.id)
     epochs = store.epochs(args.id)
-    _serve_queued(store)
     job = cluster_job(store, run.id)
     if args.json:
         print_json({"run": run.to_dict(), "epochs": [e.to_dict() for e in epochs],
@@ -124,6 +128,8 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"\nconfig: {run.config}")
     if run.test_metrics:
         print(f"test: {run.test_metrics}")
+    elif run.result:
+        print(f"result: {run.result}")
     if epochs:
         print()
         print(format_table(

@@ -104,7 +104,9 @@ class _EpochPrinter:
 
 def run(args: argparse.Namespace) -> int:
     from equiv.runs import RunStore
-    from equiv.training import TrainHooks, create_train_run, execute_run, graceful_stop
+    from equiv.jobs.lifecycle import graceful_stop
+    from equiv.jobs.train import create_train_run, execute_run
+    from equiv.training import TrainHooks
 
     store = RunStore()
     cluster = settings_from_args(args)

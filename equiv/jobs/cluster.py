@@ -8,19 +8,19 @@ filesystem (:mod:`equiv.jobs.cluster_files`); SQLite stays on the login node.
 **Who ingests** (the one writer of cluster runs' progress into the store): the *cluster watcher*,
 ``python -m equiv.jobs.cluster watch``, a detached process like the launcher (own session, an
 exclusive ``flock`` on ``<store folder>/launchers/slurm.lock``, gone after ``idle_exit`` seconds
-without an active cluster run; whoever submits starts it with :func:`ensure_watcher`, and the
-training lab restarts it while cluster runs are active). Not the page's poll: it only runs while a
-browser tab is open, and two tabs would race. Not only ``equiv runs sync``: nobody would type it
-while a sweep runs overnight; it stays as a manual pass (the same :func:`sync`, safe beside the
-watcher: every step is idempotent). One pass (:func:`sync`) asks ``squeue`` once for all jobs and,
-per active cluster run:
+without an active cluster run; whoever submits starts it with :func:`ensure_watcher`). Not the
+page's poll: it only runs while a browser tab is open, and two tabs would race. Not only
+``equiv runs sync``: nobody would type it while a sweep runs overnight; it stays as a manual pass
+(the same :func:`sync`, safe beside the watcher: every step is idempotent). One pass
+(:func:`sync`) asks ``squeue`` once for all jobs and, per active cluster run:
 
 * SLURM's state decides the status: PENDING (also after a requeue) → queued; RUNNING → running;
-  COMPLETED → finished (with the test metrics of ``outcome.json``); FAILED, TIMEOUT,
+  COMPLETED → finished (with the result of ``outcome.json``); FAILED, TIMEOUT,
   OUT_OF_MEMORY, NODE_FAIL, ... → failed with the state, SLURM's reason, the exit code and the end
   of the job's log; CANCELLED → cancelled. A job SLURM has forgotten without an outcome → failed.
-* The folder's files give the rest: data set, new epochs, best checkpoint, progress, message,
-  and how often the run was resumed (starts − 1, also in the message and :class:`ClusterJob`).
+* The folder's files give the rest: data set, new epochs, partial result (the best checkpoint),
+  progress, message, and how often the run was resumed (starts − 1, also in the message and
+  :class:`ClusterJob`).
 
 The table ``cluster_jobs`` (in the same SQLite file, created here) maps runs to SLURM jobs.
 
@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from equiv.errors import EquivError, RunError
 from equiv.jobs.cluster_files import RunFolder
+from equiv.jobs.executor import spawn_detached
+from equiv.jobs.launcher import _try_lock, launcher_pid, lock_path
 from equiv.jobs.slurm import (FAILED_SLURM_STATES, SlurmExecutor, SlurmJobInfo, SlurmOptions, job_detail, parse_extra,
                               scancel, slurm_jobs)
 from equiv.paths import data_home
@@ -192,7 +193,8 @@ def create_cluster_run(config: Any, store: RunStore, *, kind: str = "train", gro
                        idempotency_key: str | None = None) -> Run:
     """A queued run record on the cluster queue. The config is checked (an unknown model raises
     :class:`EquivError`) but not its device: the login node may have no GPU."""
-    from equiv.training import TRAINING_KINDS, TrainConfig
+    from equiv.jobs.lifecycle import TRAINING_KINDS
+    from equiv.training import TrainConfig
 
     if kind not in TRAINING_KINDS:
         raise RunError(f"a cluster run is of kind {' or '.join(TRAINING_KINDS)}, not {kind!r}")
@@ -247,7 +249,7 @@ def launch_on_cluster(check: Any, nonce: str, store: RunStore, settings: Cluster
     run = create_cluster_run(check.config.replace(labels={**check.config.labels, "executor": "slurm"}), store,
                              idempotency_key=request_key(nonce, check.config))
     submit_runs([run], store, settings)
-    return store.get(run.id, reap=False)
+    return store.get(run.id)
 
 
 def queue_cluster_sweep(plan: Any, store: RunStore, settings: ClusterSettings, group_id: str | None = None
@@ -310,8 +312,8 @@ def _ingest_files(store: RunStore, run: Run, job: ClusterJob, folder: RunFolder)
         store.log_epoch(run.id, record["epoch"], seconds=record["seconds"], lr=record["lr"],
                         metrics=record["metrics"], progress=record.get("progress"))
         last = record["epoch"]
-    if state.get("checkpoint_path"):
-        store.set_checkpoint(run.id, state["checkpoint_path"])
+    if state.get("result"):
+        store.update_result(run.id, state["result"])
     message = state.get("message") or ""
     if resumes:
         message = f"{message} (resumed {resumes}×)".strip()
@@ -323,7 +325,7 @@ def ingest(store: RunStore, job: ClusterJob, info: SlurmJobInfo | None, *, now: 
     """Bring one cluster run's record up to date from SLURM's view of its job (``info``; ``None``
     when SLURM no longer knows it) and its run folder's files; returns the record."""
     now = time.time() if now is None else now
-    run = store.get(job.run_id, reap=False)
+    run = store.get(job.run_id)
     if not run.active:
         return run
     folder = RunFolder(job.folder)
@@ -332,7 +334,7 @@ def ingest(store: RunStore, job: ClusterJob, info: SlurmJobInfo | None, *, now: 
     last, resumes = job.epochs_ingested, job.resumes
     if run.status == "queued" and (state in ("RUNNING", "COMPLETING", "CONFIGURING") or outcome):
         _set_status(store, run.id, "running", host=info.nodes if info and info.nodes else None)
-        run = store.get(run.id, reap=False)
+        run = store.get(run.id)
     try:
         if run.status == "running" and (folder.path / "state.json").exists():
             last, resumes = _ingest_files(store, run, job, folder)
@@ -343,22 +345,21 @@ def ingest(store: RunStore, job: ClusterJob, info: SlurmJobInfo | None, *, now: 
         conn.execute("UPDATE cluster_jobs SET slurm_state = COALESCE(?, slurm_state), resumes = ?, "
                      "epochs_ingested = MAX(epochs_ingested, ?), seen_at = ? WHERE run_id = ?",
                      (state, resumes, last, now, job.run_id))
-    return store.get(run.id, reap=False)
+    return store.get(run.id)
 
 
 def _end(store: RunStore, run: Run, job: ClusterJob, folder: RunFolder, outcome: dict | None, state: str | None,
          reason: str, now: float) -> None:
     """The status change SLURM's state and the outcome file call for, if any."""
     if outcome and outcome["status"] == "finished":
-        store.finish(run.id, test_metrics=outcome.get("test_metrics"), checkpoint_path=outcome.get("checkpoint_path"),
-                     dataset=outcome.get("dataset"))
+        store.finish(run.id, outcome.get("result"), dataset=outcome.get("dataset"))
     elif outcome and outcome["status"] == "failed":
         store.fail(run.id, outcome.get("error") or "failed on the cluster")
     elif state == "CANCELLED" or (state is None and run.cancel_requested):
         files = folder.read_json("state.json") or {}
         clean = run.cancel_requested or not files or files.get("status") == "stopped"
         if clean:  # cancelled from equiv, before it started, or stopped cleanly on scancel's SIGTERM
-            store.mark_cancelled(run.id, checkpoint_path=files.get("checkpoint_path"))
+            store.mark_cancelled(run.id, result=files.get("result"))
         elif now - float(files.get("heartbeat_at") or 0) > KILLED_AFTER_S:  # no clean stop, no sign of life
             store.fail(run.id, _failure_reason(job, state, reason, killed=True))
     elif state in FAILED_SLURM_STATES or state == "COMPLETED":
@@ -388,7 +389,7 @@ def sync(store: RunStore | None = None) -> list[Run]:
     infos = slurm_jobs([j.job_id for j in jobs])
     changed = []
     for job in jobs:
-        before = store.get(job.run_id, reap=False).status
+        before = store.get(job.run_id).status
         after = ingest(store, job, infos.get(job.job_id))
         if after.status != before:
             changed.append(after)
@@ -408,32 +409,14 @@ def cancel_run(store: RunStore, run_id: int) -> Run:
 
 # -- the watcher -----------------------------------------------------------------------------------
 
-def _lock_path(store: RunStore) -> Path:
-    return store.path.parent / "launchers" / f"{CLUSTER_QUEUE}.lock"
-
-
-def _log_path(store: RunStore) -> Path:
-    return store.path.parent / "logs" / "cluster-watcher.log"
-
-
 def watcher_pid(store: RunStore) -> int | None:
-    """The live cluster watcher's process id, or ``None``."""
-    from equiv.jobs.launcher import _try_lock
-
-    path = _lock_path(store)
-    if not path.exists():
-        return None
-    with _try_lock(path) as fd:
-        if fd is not None:
-            return None
-    try:
-        return int(path.read_text().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
+    """The live cluster watcher's process id, or ``None`` (it holds the lock of the queue
+    ``slurm`` as a launcher holds its device's)."""
+    return launcher_pid(store.path, CLUSTER_QUEUE)
 
 
 def has_active(store: RunStore) -> bool:
-    return bool(store.list_runs(status=("queued", "running"), device=CLUSTER_QUEUE, limit=1, reap=False))
+    return bool(store.list_runs(status=("queued", "running"), device=CLUSTER_QUEUE, limit=1))
 
 
 def ensure_watcher(store: RunStore, idle_exit_s: float | None = None) -> int | None:
@@ -443,21 +426,14 @@ def ensure_watcher(store: RunStore, idle_exit_s: float | None = None) -> int | N
         return pid
     idle = idle_exit_s if idle_exit_s is not None else float(os.environ.get("EQUIV_CLUSTER_WATCH_IDLE_S",
                                                                             DEFAULT_WATCH_IDLE_S))
-    log = _log_path(store)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "equiv.jobs.cluster", "watch", "--store", str(store.path),
-                                    "--idle-exit", f"{idle:g}"], stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    return process.pid
+    return spawn_detached([sys.executable, "-m", "equiv.jobs.cluster", "watch", "--store", str(store.path),
+                           "--idle-exit", f"{idle:g}"], store.path.parent / "logs" / "cluster-watcher.log").pid
 
 
 def watch(store: RunStore, idle_exit_s: float = DEFAULT_WATCH_IDLE_S, poll_s: float = WATCH_POLL_S) -> int:
     """Ingest every ``poll_s`` seconds until no cluster run was active for ``idle_exit_s``
     (holding the watcher lock; returns at once when another watcher holds it)."""
-    from equiv.jobs.launcher import _try_lock
-
-    with _try_lock(_lock_path(store)) as fd:
+    with _try_lock(lock_path(store.path, CLUSTER_QUEUE)) as fd:
         if fd is None:
             print(f"cluster watcher {os.getpid()}: another watcher serves this store; leaving", flush=True)
             return 0

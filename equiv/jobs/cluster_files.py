@@ -10,16 +10,17 @@ reader sees the old version or the new one, never half a file::
     <run folder>/
         run.json            the run record at submission (config, kind, ...; written by the submitter)
         state.json          the node's view: starts, host, pid, heartbeat, progress, message,
-                            data set metadata, best checkpoint, "stopped" after a signal
+                            data set metadata, the partial result (best checkpoint), "stopped"
+                            after a signal
         epochs/00007.json   one file per epoch (errors, lr, seconds, progress)
-        outcome.json        the end: finished (test metrics) or failed (the reason)
+        outcome.json        the end: finished (the result) or failed (the reason)
         resume.pt           the trainer's resume state (equiv.training.resume)
         checkpoint.pt       the best checkpoint
         slurm/              submitit's files (the pickled job, stdout/stderr per SLURM job)
 
-:class:`RunFolderStore` offers the part of :class:`equiv.runs.RunStore` that
-:func:`equiv.training.execute_run` uses, writing into a :class:`RunFolder` instead; so a cluster
-job runs the very same code as a local one. A stop on a signal (SIGTERM from ``scancel``, a
+:class:`RunFolderStore` offers the part of :class:`equiv.runs.RunStore` that the job lifecycle
+(:mod:`equiv.jobs.lifecycle`) and :func:`equiv.jobs.train.execute_run` use, writing into a
+:class:`RunFolder` instead; so a cluster job runs the very same code as a local one. A stop on a signal (SIGTERM from ``scancel``, a
 requeue or a preemption) is recorded as ``stopped`` in ``state.json``, not as an outcome: whether
 the run was cancelled or will resume is SLURM's to say, and the ingest loop asks it.
 
@@ -33,17 +34,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from equiv.errors import RunError
-from equiv.runs import Run, RunStore, load_limits, this_host
+from equiv.runs import Run, load_limits, this_host
 
 __all__ = ["RunFolder", "RunFolderStore", "atomic_write_text"]
 
@@ -109,12 +109,17 @@ class RunFolder:
 
 
 class RunFolderStore:
-    """What :func:`equiv.training.execute_run` needs of a :class:`~equiv.runs.RunStore`, written
-    to a :class:`RunFolder` (on a compute node; nothing here opens SQLite).
+    """What the job lifecycle needs of a :class:`~equiv.runs.RunStore`, written to a
+    :class:`RunFolder` (on a compute node; nothing here opens SQLite).
 
     Args:
         folder: the run folder; its ``run.json`` (written by the submitter) holds the run record.
     """
+
+    #: ``SystemExit`` and ``KeyboardInterrupt`` are no outcome here: submitit exits the process to
+    #: requeue it (time limit, preemption), and a second SIGTERM is SLURM ending the job; SLURM's
+    #: state says what became of it (see :func:`equiv.jobs.lifecycle.running_job`).
+    records_interrupts = False
 
     def __init__(self, folder: RunFolder | str | os.PathLike):
         self.folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
@@ -141,18 +146,19 @@ class RunFolderStore:
             if self.folder.read_json("outcome.json") is None:  # the first outcome stands
                 self.folder.write_json("outcome.json", {"status": status, "at": time.time(), **data})
 
-    # -- the RunStore methods execute_run calls -----------------------------------------------
-    def get(self, run_id: int, *, reap: bool = True) -> Run:
+    def _result_with(self, changes: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The partial result in ``state.json`` merged with ``changes``."""
+        return {**((self.folder.read_json("state.json") or {}).get("result") or {}), **(changes or {})}
+
+    # -- the RunStore methods a job calls -----------------------------------------------------
+    def get(self, run_id: int) -> Run:
         record = self.folder.read_json("run.json")
         if record is None:
             raise RunError(f"no run {run_id} in {self.folder.path} (run.json is missing)")
-        names = {f.name for f in fields(Run)}
-        run = Run(**{k: v for k, v in record.items() if k in names})
-        outcome = self.folder.read_json("outcome.json")
-        state = self.folder.read_json("state.json")
-        status = outcome["status"] if outcome else ("running" if state else "queued")
-        return Run(**{**{f.name: getattr(run, f.name) for f in fields(Run)}, "status": status,
-                      "error": (outcome or {}).get("error")})
+        outcome = self.folder.read_json("outcome.json") or {}
+        status = outcome.get("status") or ("running" if self.folder.read_json("state.json") else "queued")
+        return Run(**{**{f.name: record.get(f.name) for f in fields(Run)}, "status": status,
+                      "error": outcome.get("error")})
 
     def mark_running(self, run_id: int, *, pid: int | None = None, dataset: Mapping[str, Any] | None = None) -> Run:
         """A start on a node: ``starts`` counts them (a requeued job starts again)."""
@@ -173,16 +179,15 @@ class RunFolderStore:
             "progress": progress, "logged_at": time.time()})
         self._update_state(progress=progress)
 
-    def set_checkpoint(self, run_id: int, path: str | os.PathLike) -> None:
-        self._update_state(checkpoint_path=str(path))
+    def update_result(self, run_id: int, changes: Mapping[str, Any]) -> None:
+        self._update_state(result=self._result_with(changes))
 
     def set_dataset(self, run_id: int, dataset: Mapping[str, Any]) -> None:
         self._update_state(dataset=dict(dataset))
 
-    def finish(self, run_id: int, *, test_metrics: Mapping[str, Any] | None = None,
-               checkpoint_path: str | os.PathLike | None = None, dataset: Mapping[str, Any] | None = None) -> Run:
-        self._outcome("finished", test_metrics=dict(test_metrics or {}),
-                      checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
+    def finish(self, run_id: int, result: Mapping[str, Any] | None = None, *,
+               dataset: Mapping[str, Any] | None = None) -> Run:
+        self._outcome("finished", result=self._result_with(result),
                       dataset=None if dataset is None else dict(dataset))
         return self.get(run_id)
 
@@ -190,22 +195,11 @@ class RunFolderStore:
         self._outcome("failed", error=str(reason))
         return self.get(run_id)
 
-    def mark_cancelled(self, run_id: int, *, checkpoint_path: str | os.PathLike | None = None,
-                       test_metrics: Mapping[str, Any] | None = None) -> Run:
+    def mark_cancelled(self, run_id: int, *, result: Mapping[str, Any] | None = None) -> Run:
         """A stop on a signal: not an outcome (SLURM says whether it was a cancel or a requeue)."""
-        self._update_state(status="stopped", stopped_at=time.time(),
-                           checkpoint_path=None if checkpoint_path is None else str(checkpoint_path))
+        self._update_state(status="stopped", stopped_at=time.time(), result=self._result_with(result))
         return self.get(run_id)
 
-    @contextlib.contextmanager
-    def recording_failure(self, run_id: int) -> Iterator[None]:
-        """:meth:`RunStore.recording_failure`, except that ``SystemExit`` and ``KeyboardInterrupt``
-        are no outcome here: submitit exits the process to requeue it (time limit, preemption),
-        and a second SIGTERM is SLURM ending the job; SLURM's state says what became of it."""
-        try:
-            yield
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException:
-            with RunStore.recording_failure(self, run_id):  # the store's messages, written with our fail()
-                raise
+    def reap(self) -> list[Run]:
+        """Nothing to reap on a node (the login node's watcher follows SLURM's states)."""
+        return []

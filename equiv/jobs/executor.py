@@ -6,14 +6,13 @@ record::
 
     python -m equiv.jobs.worker RUN_ID --store /path/to/runs.sqlite
 
-(:func:`job_command`; training runs go through ``equiv.training.execute_run``, data generation
-through :func:`equiv.jobs.generate.execute_generate`). An :class:`Executor` only starts that
-command somewhere and can say whether it is still going; it never interprets the run. This
-machine's executor is :class:`LocalExecutor` (a detached child process per job, its output in a
-log file, started with ``nice`` and, on the CPU queue, an address-space limit: the
-``worker_nice`` and ``worker_address_space_mb`` settings of :mod:`equiv.runs.limits`). The
-cluster's is :class:`equiv.jobs.slurm.SlurmExecutor` (SLURM through ``submitit``; see
-:data:`EXECUTORS`): its jobs run the same ``execute_run`` but report through files in a shared run
+(:func:`job_command`; every kind goes through the job lifecycle, :mod:`equiv.jobs.lifecycle`).
+An :class:`Executor` only starts that command somewhere and can say whether it is still going; it
+never interprets the run. This machine's executor is :class:`LocalExecutor` (a detached child
+process per job, its output in a log file, started with ``nice`` and, on the CPU queue, an
+address-space limit: the ``worker_nice`` and ``worker_address_space_mb`` settings of
+:mod:`equiv.runs.limits`). The cluster's is :class:`equiv.jobs.slurm.SlurmExecutor` (SLURM through
+``submitit``): its jobs run the same ``execute_run`` but report through files in a shared run
 folder, since SQLite must not be opened over a network filesystem.
 
 Example:
@@ -30,24 +29,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from equiv.runs import Limits, load_limits
 
-__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "EXECUTORS", "executor_of", "job_command",
-           "job_log_path", "log_tail", "worker_limits"]
-
-#: Where runs can go (the registry of executors): ``local`` is the default; ``slurm`` is used by
-#: ``--executor slurm`` and by the training lab when a cluster is configured (equiv.jobs.cluster).
-EXECUTORS = {
-    "local": "this machine: a background launcher per device queue (LocalExecutor)",
-    "slurm": "a SLURM cluster: one sbatch job per run through submitit (equiv.jobs.slurm.SlurmExecutor)",
-}
-
-
-def executor_of(run) -> str:
-    """``slurm`` for a run on the cluster queue, else ``local``."""
-    return "slurm" if run.device == "slurm" else "local"
+__all__ = ["Job", "JobHandle", "Executor", "LocalExecutor", "LocalJob", "job_command", "job_log_path", "log_tail",
+           "spawn_detached", "worker_limits"]
 
 
 def job_command(run_id: int, store_path: str | os.PathLike) -> list[str]:
@@ -58,6 +45,15 @@ def job_command(run_id: int, store_path: str | os.PathLike) -> list[str]:
 def job_log_path(store_path: str | os.PathLike, run_id: int) -> Path:
     """``<store folder>/logs/run-<id>.log``: the job's stdout and stderr."""
     return Path(store_path).parent / "logs" / f"run-{int(run_id)}.log"
+
+
+def spawn_detached(command: list[str], log: Path, **popen: Any) -> subprocess.Popen:
+    """Start ``command`` as a fresh process in a session of its own (it outlives whoever started
+    it: a closed tab, a restarted server), its output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, **popen)
 
 
 def log_tail(path: str | os.PathLike, n_lines: int = 5, max_chars: int = 600) -> str:
@@ -172,9 +168,5 @@ class LocalExecutor:
     def submit(self, job: Job) -> LocalJob:
         limits = self.limits or load_limits(job.store_path)
         cap = limits.worker_address_space_mb if job.device == "cpu" else 0
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(job.log_path, "ab") as log:
-            process = subprocess.Popen(self.command(job), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True, close_fds=True,
-                                       preexec_fn=worker_limits(limits.worker_nice, cap))
-        return LocalJob(job.run_id, process)
+        return LocalJob(job.run_id, spawn_detached(self.command(job), job.log_path,
+                                                   preexec_fn=worker_limits(limits.worker_nice, cap)))

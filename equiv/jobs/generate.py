@@ -1,5 +1,6 @@
 """Data generation as a job: a run record of kind ``generate`` carried through GFN2-xTB molecular
-dynamics to a data-set file, with progress, heartbeats and cancel.
+dynamics to a data-set file by the job lifecycle (:mod:`equiv.jobs.lifecycle`: progress,
+heartbeats, cancel). Its result: ``{"path", "n_frames", "seconds"}``.
 
 The record's config is all the job needs (``molecule`` or ``smiles``, the :class:`MDSettings`
 fields, ``out``: the file to write), so it runs the same in the foreground (``equiv data
@@ -36,14 +37,14 @@ from equiv.data import (
     write_dataset_npz,
     write_extxyz_dataset,
 )
-from equiv.errors import DataError, EquivError, RunError
-from equiv.runs import Heartbeat, Run, RunStore
+from equiv.errors import DataError, EquivError
+from equiv.jobs.lifecycle import HEARTBEAT_EVERY_S, running_job
+from equiv.runs import Run, RunStore
 
 __all__ = ["GENERATE_KIND", "create_generate_run", "execute_generate", "generation_seconds_estimate",
            "active_generation"]
 
 GENERATE_KIND = "generate"
-HEARTBEAT_EVERY_S = 2.0
 #: GFN2-xTB MD step time on this 2-core machine (ethanol, 9 atoms: 2,000 frames in 53 s); the cost
 #: grows about with the square of the atom count for these small molecules.
 _SECONDS_PER_STEP_ETHANOL = 53.0 / 21000
@@ -88,10 +89,6 @@ def active_generation(store: RunStore, out: str | os.PathLike) -> Run | None:
     return None
 
 
-class _Cancelled(Exception):
-    pass
-
-
 def _settings(config: dict) -> MDSettings:
     names = {f.name for f in fields(MDSettings)}
     return MDSettings(**{k: v for k, v in config.items() if k in names})
@@ -106,21 +103,15 @@ def execute_generate(run_id: int, store: RunStore | None = None, *,
     ``stop``) stops at the next kept frame, records "cancelled" and raises :class:`DataError`
     ("nothing was written"); any other error fails the run with its reason and is raised."""
     store = store or RunStore()
-    run = store.get(run_id)
-    if run.kind != GENERATE_KIND:
-        raise RunError(f"run {run_id} is a {run.kind} run, not a data generation")
-    if not run.active:
-        raise RunError(f"cannot start run {run_id}: it is {run.status}" + (f" ({run.error})" if run.error else ""))
-    config = run.config
-    try:
-        settings = _settings(config)
-        out = Path(config["out"])
-    except (EquivError, KeyError, TypeError) as exc:
-        store.fail(run_id, f"bad generation settings: {exc}")
-        raise
-    store.mark_running(run_id)
-    t0 = time.perf_counter()
-    with Heartbeat(store, run_id, every_s=heartbeat_every_s) as beat:
+    with running_job(store, run_id, (GENERATE_KIND,), "a data generation", stop=stop,
+                     heartbeat_every_s=heartbeat_every_s) as job:
+        config = job.spec
+        try:
+            settings = _settings(config)
+            out = Path(config["out"])
+        except (EquivError, KeyError, TypeError) as exc:
+            raise DataError(f"bad generation settings: {exc}") from None
+        t0 = time.perf_counter()
 
         def report(p: GenerationProgress) -> None:
             if progress is not None:
@@ -129,26 +120,17 @@ def execute_generate(run_id: int, store: RunStore | None = None, *,
                 message = f"{p.frames_done:,}/{p.frames_total:,} frames"
             else:
                 message = f"equilibrating ({p.steps_done:,}/{settings.n_trajectories * settings.equilibration_steps:,} MD steps)"
-            beat.report(p.fraction, message)
-            if beat.cancel_requested.is_set() or beat.lost.is_set() or (stop is not None and stop.is_set()):
-                raise _Cancelled
+            job.report(p.fraction, message)
+            job.check()
 
-        cancelled = False
-        with store.recording_failure(run_id):
-            try:
-                molecule = None if config.get("smiles") else config.get("molecule")
-                ds = generate_xtb_dataset(molecule, smiles=config.get("smiles"), settings=settings, progress=report)
-                if out.suffix.lower() == ".npz":
-                    write_dataset_npz(ds, out)
-                else:
-                    write_extxyz_dataset(ds, out)
-            except _Cancelled:
-                cancelled = True
-    if cancelled:
-        if not beat.lost.is_set():
-            store.mark_cancelled(run_id)
+        molecule = None if config.get("smiles") else config.get("molecule")
+        ds = generate_xtb_dataset(molecule, smiles=config.get("smiles"), settings=settings, progress=report)
+        if out.suffix.lower() == ".npz":
+            write_dataset_npz(ds, out)
+        else:
+            write_extxyz_dataset(ds, out)
+        job.result = {"path": str(out), "n_frames": ds.n_frames, "seconds": time.perf_counter() - t0}
+        job.dataset = ds.describe()
+    if job.cancelled:
         raise DataError(f"generation cancelled (run {run_id}); nothing was written")
-    seconds = time.perf_counter() - t0
-    store.finish(run_id, dataset=ds.describe(), test_metrics={"seconds": seconds, "path": str(out),
-                                                              "n_frames": ds.n_frames})
     return ds

@@ -13,11 +13,12 @@ queues a run calls :func:`ensure_launcher`, which starts one when none is there.
 
 Nothing of this belongs to a browser session or to the Streamlit server: the launcher and its
 jobs run in sessions of their own (``start_new_session``), so page reloads, closed tabs and server
-restarts do not touch them; pages only read the run store.
+restarts do not touch them; pages only read the run store (and start a launcher when they queue).
 
-Each pass of the loop also keeps the runs it claimed alive (heartbeats them until their worker
-marks them running, however slowly its interpreter starts) and stops workers that should stop: a
-run whose cancel was requested gets SIGTERM after ``cancel_grace_s`` and SIGKILL ``kill_grace_s``
+Each pass of the loop reaps the store first (:meth:`RunStore.reap`: runs whose worker died are
+failed, so they stop counting against the queue's limit), keeps the runs it claimed alive
+(heartbeats them until their worker marks them running, however slowly its interpreter starts) and
+stops workers that should stop: a run whose cancel was requested gets SIGTERM after ``cancel_grace_s`` and SIGKILL ``kill_grace_s``
 later (a run that ended, for example failed as hung, while its process lives on gets the same).
 A pass that raises (the store busy or damaged for a moment) is logged with its traceback and the
 loop goes on after a pause that grows with repeated failures.
@@ -35,7 +36,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from equiv.errors import RunError
-from equiv.jobs.executor import Executor, Job, JobHandle, LocalExecutor, job_log_path, log_tail
+from equiv.jobs.executor import Executor, Job, JobHandle, LocalExecutor, job_log_path, log_tail, spawn_detached
 from equiv.jobs.queues import DEVICE_QUEUES, max_running
 from equiv.runs import Run, RunStore, process_start_time, same_process, signal_process, this_host
 
@@ -125,12 +125,8 @@ def ensure_launcher(device: str, store: RunStore | None = None, *, idle_exit_s: 
         return LauncherInfo(device, pid, False, log)
     if idle_exit_s is None:
         idle_exit_s = float(os.environ.get("EQUIV_LAUNCHER_IDLE_S", DEFAULT_IDLE_EXIT_S))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "equiv.jobs.launcher", "--device", device, "--store", str(store.path),
-               "--idle-exit", f"{idle_exit_s:g}"]
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, close_fds=True)
+    process = spawn_detached([sys.executable, "-m", "equiv.jobs.launcher", "--device", device, "--store",
+                              str(store.path), "--idle-exit", f"{idle_exit_s:g}"], log)
     _spawned_path(store.path, device).parent.mkdir(parents=True, exist_ok=True)
     _spawned_path(store.path, device).write_text(f"{process.pid} {process_start_time(process.pid)} {time.time()}")
     return LauncherInfo(device, process.pid, True, log)
@@ -138,9 +134,9 @@ def ensure_launcher(device: str, store: RunStore | None = None, *, idle_exit_s: 
 
 def ensure_launchers_for_queued(store: RunStore) -> list[LauncherInfo]:
     """Make sure every device queue with queued runs has a launcher (one cheap read when nothing is
-    queued; starts nothing then). Pages and the CLI call it when they show runs, so a launcher that
-    died while runs wait is replaced."""
-    devices = sorted({r.device for r in store.list_runs(status="queued", reap=False)} & set(DEVICE_QUEUES))
+    queued; starts nothing then). ``equiv runs list`` and ``show`` call it, so a launcher that died
+    while runs wait is replaced."""
+    devices = sorted({r.device for r in store.list_runs(status="queued")} & set(DEVICE_QUEUES))
     return [ensure_launcher(device, store) for device in devices]
 
 
@@ -214,7 +210,7 @@ class Launcher:
             status = job.poll()
             if status is None:
                 continue
-            run = self.store.get(run_id, reap=False)
+            run = self.store.get(run_id)
             self.log(f"run {run_id} ({job.describe()}) {_exit_text(status)}; run is {run.status}")
             if run.active and run.cancel_requested:
                 self.store.mark_cancelled(run_id, reason=f"cancelled; its worker ({job.describe()}) "
@@ -247,12 +243,12 @@ class Launcher:
         now = time.monotonic() if now is None else now
         limits = self.store.limits
         due: dict[int, Run] = {}
-        for run in self.store.list_runs(status="running", device=self.device, reap=False):
+        for run in self.store.list_runs(status="running", device=self.device):
             if run.cancel_requested and run.host == this_host():
                 due[run.id] = run
         for run_id in self.jobs:
             if run_id not in due:
-                run = self.store.get(run_id, reap=False)
+                run = self.store.get(run_id)
                 if not run.active:
                     due[run_id] = run
         for run_id in [i for i in self._stops if i not in due]:
@@ -290,10 +286,11 @@ class Launcher:
         return started
 
     def has_queued(self) -> bool:
-        return bool(self.store.list_runs(status="queued", device=self.device, limit=1, reap=False))
+        return bool(self.store.list_runs(status="queued", device=self.device, limit=1))
 
     def step(self) -> bool:
         """One pass; returns whether there is work (jobs of ours, or queued runs)."""
+        self.store.reap()
         self.enforce_stops()
         self.collect()
         self.keep_claims_alive()
@@ -347,7 +344,7 @@ def serve(device: str, store: RunStore, idle_exit_s: float) -> int:
         # The lock is released. Whoever queued a run before this point and saw the lock held
         # relied on us: look once more, and serve again if there is work.
         try:
-            if not store.list_runs(status="queued", device=device, limit=1, reap=False):
+            if not store.list_runs(status="queued", device=device, limit=1):
                 return 0
         except RunError as exc:
             print(f"launcher {os.getpid()} [{device}]: leaving; cannot read the queue: {exc}", flush=True)

@@ -1,13 +1,13 @@
 """Molecular dynamics with a model as a job: a run record of kind ``md`` carried through
-:func:`equiv.md.run_md` (and the xTB reference h(r)) to a trajectory file, with progress,
-heartbeats and cancel, in the foreground (``equiv md``) or in the background (the MD page, through
-the launcher and ``python -m equiv.jobs.worker``).
+:func:`equiv.md.run_md` (and the xTB reference h(r)) to a trajectory file by the job lifecycle
+(:mod:`equiv.jobs.lifecycle`: progress, heartbeats, cancel), in the foreground (``equiv md``) or
+in the background (the MD page, through the launcher and ``python -m equiv.jobs.worker``).
 
 The record's config holds the :class:`~equiv.md.MDConfig` fields, ``reference`` (the h(r)
 reference mode) and ``out`` (the extxyz trajectory, resolved when the run is created). At the end
 the trajectory and ``<out>.json`` (the summary and the per-step series: time, potential, kinetic,
 temperature, h(r) of the model and of the reference) are written atomically, and the summary is
-the run's ``test_metrics``. An unstable trajectory is a finished run with ``stable: false``.
+the run's result. An unstable trajectory is a finished run with ``stable: false``.
 
 Example (tiny):
     >>> import os, tempfile
@@ -32,18 +32,18 @@ from typing import Callable
 
 import numpy as np
 
-from equiv.errors import EquivError, RunError
+from equiv.errors import EquivError
+from equiv.jobs.lifecycle import HEARTBEAT_EVERY_S, running_job
 from equiv.md import MDConfig, MDProgress, MDResult, run_md
 from equiv.md.reference import REFERENCE_MODES, reference_hr
 from equiv.md.simulate import write_trajectory
 from equiv.md.stability import hr_distance
 from equiv.paths import data_home
-from equiv.runs import Heartbeat, Run, RunStore
+from equiv.runs import Run, RunStore
 
-__all__ = ["MD_KIND", "MDOutcome", "create_md_run", "execute_md", "run_md_job", "md_dir", "series_path", "read_series"]
+__all__ = ["MD_KIND", "MDOutcome", "create_md_run", "execute_md", "md_dir", "series_path", "read_series"]
 
 MD_KIND = "md"
-HEARTBEAT_EVERY_S = 2.0
 
 
 def md_dir() -> Path:
@@ -93,10 +93,6 @@ def _config(payload: dict) -> MDConfig:
     return MDConfig(**{k: v for k, v in payload.items() if k in names})
 
 
-class _Cancelled(Exception):
-    pass
-
-
 def execute_md(run_id: int, store: RunStore | None = None, *, progress: Callable[[MDProgress], None] | None = None,
                stop: threading.Event | None = None, heartbeat_every_s: float = HEARTBEAT_EVERY_S) -> MDOutcome:
     """Carry the ``md`` run ``run_id`` to its end in this process (see the module docstring).
@@ -104,65 +100,48 @@ def execute_md(run_id: int, store: RunStore | None = None, *, progress: Callable
     A cancel (in the store, or ``stop``) records "cancelled" and raises :class:`EquivError`; bad
     settings and other errors fail the run with their reason and are raised."""
     store = store or RunStore()
-    run = store.get(run_id)
-    if run.kind != MD_KIND:
-        raise RunError(f"run {run_id} is a {run.kind} run, not molecular dynamics")
-    if not run.active:
-        raise RunError(f"cannot start run {run_id}: it is {run.status}" + (f" ({run.error})" if run.error else ""))
-    store.mark_running(run_id)
-    with store.recording_failure(run_id):
-        config = _config(run.config)
-        mode = run.config.get("reference", "auto")
-        out = Path(run.config.get("out") or md_dir() / f"run-{run_id}.extxyz")
-    cancelled = False
-    with Heartbeat(store, run_id, every_s=heartbeat_every_s) as beat:
-
-        def check() -> None:
-            if beat.cancel_requested.is_set() or beat.lost.is_set() or (stop is not None and stop.is_set()):
-                raise _Cancelled
+    with running_job(store, run_id, (MD_KIND,), "molecular dynamics", stop=stop,
+                     heartbeat_every_s=heartbeat_every_s) as job:
+        config = _config(job.spec)
+        mode = job.spec.get("reference", "auto")
+        out = Path(job.spec.get("out") or md_dir() / f"run-{run_id}.extxyz")
 
         def report(p: MDProgress) -> None:
             if progress is not None:
                 progress(p)
-            beat.report(0.9 * p.fraction, f"{p.steps_done:,}/{p.steps_total:,} steps · {p.time_fs / 1000:.2f} ps · "
-                                          f"{p.temperature_K:.0f} K")
-            check()
+            job.report(0.9 * p.fraction, f"{p.steps_done:,}/{p.steps_total:,} steps · {p.time_fs / 1000:.2f} ps · "
+                                         f"{p.temperature_K:.0f} K")
+            job.check()
 
-        with store.recording_failure(run_id):
-            try:
-                result = run_md(config, progress=report, store_path=store.path)
-                beat.report(0.9, "xTB reference MD for h(r)" if mode != "none" else "writing the trajectory")
-                check()
-                ref = reference_hr(config, mode)
-                check()
-                summary = result.summary()
-                summary["hr_error"] = None if ref is None or not ref.stable else round(hr_distance(result.hr, ref.hr), 5)
-                summary["reference"] = (None if ref is None else
-                                        {"method": "GFN2-xTB (tblite) MD, same settings", "stable": ref.stable,
-                                         "temperature_mean_k": round(ref.temperature_mean_k, 2),
-                                         "steps_per_s": round(ref.steps_per_s, 2), "cached": ref.cached})
-                write_trajectory(result, out)
-                summary["trajectory"] = str(out)
-                series = {
-                    "summary": summary,
-                    "time_fs": _finite(result.time_fs),
-                    "potential_ev": _finite(result.potential_ev),
-                    "kinetic_ev": _finite(result.kinetic_ev),
-                    "temperature_k": _finite(result.temperature_K),
-                    "hr_r": _finite(result.hr_r),
-                    "hr": _finite(result.hr),
-                    "hr_reference": None if ref is None else _finite(ref.hr),
-                }
-                tmp = series_path(out).with_name(series_path(out).name + ".tmp")
-                tmp.write_text(json.dumps(series, allow_nan=False, default=_json_default))
-                os.replace(tmp, series_path(out))
-            except _Cancelled:
-                cancelled = True
-    if cancelled:
-        if not beat.lost.is_set():
-            store.mark_cancelled(run_id)
+        result = run_md(config, progress=report, store_path=store.path)
+        job.report(0.9, "xTB reference MD for h(r)" if mode != "none" else "writing the trajectory")
+        job.check()
+        ref = reference_hr(config, mode)
+        job.check()
+        summary = result.summary()
+        summary["hr_error"] = None if ref is None or not ref.stable else round(hr_distance(result.hr, ref.hr), 5)
+        summary["reference"] = (None if ref is None else
+                                {"method": "GFN2-xTB (tblite) MD, same settings", "stable": ref.stable,
+                                 "temperature_mean_k": round(ref.temperature_mean_k, 2),
+                                 "steps_per_s": round(ref.steps_per_s, 2), "cached": ref.cached})
+        write_trajectory(result, out)
+        summary["trajectory"] = str(out)
+        series = {
+            "summary": summary,
+            "time_fs": _finite(result.time_fs),
+            "potential_ev": _finite(result.potential_ev),
+            "kinetic_ev": _finite(result.kinetic_ev),
+            "temperature_k": _finite(result.temperature_K),
+            "hr_r": _finite(result.hr_r),
+            "hr": _finite(result.hr),
+            "hr_reference": None if ref is None else _finite(ref.hr),
+        }
+        tmp = series_path(out).with_name(series_path(out).name + ".tmp")
+        tmp.write_text(json.dumps(series, allow_nan=False, default=_json_default))
+        os.replace(tmp, series_path(out))
+        job.result = summary
+    if job.cancelled:
         raise EquivError(f"MD cancelled (run {run_id}); no trajectory was written")
-    store.finish(run_id, test_metrics=summary)
     return MDOutcome(summary, result, out)
 
 
@@ -175,13 +154,3 @@ def _json_default(x):
     if isinstance(x, np.generic):
         return x.item()
     raise TypeError(type(x).__name__)
-
-
-def run_md_job(run_id: int, store: RunStore, stop: threading.Event | None = None) -> str:
-    """What ``python -m equiv.jobs.worker`` calls for an ``md`` run; returns its final status."""
-    try:
-        execute_md(run_id, store, stop=stop)
-    except EquivError:
-        if store.get(run_id, reap=False).status != "cancelled":
-            raise
-    return store.get(run_id, reap=False).status

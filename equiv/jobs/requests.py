@@ -217,7 +217,7 @@ def launch_request(check: RequestCheck, nonce: str, store: RunStore | None = Non
     """Queue the checked request (idempotent per ``nonce`` and settings) and (with ``launch``) make
     sure a launcher serves its device. Raises :class:`EquivError` when the check did not pass."""
     from equiv.jobs.launcher import ensure_launcher
-    from equiv.training import create_train_run
+    from equiv.jobs.train import create_train_run
 
     if not check.ok:
         raise EquivError(" ".join(check.problems) or "the request was not checked")

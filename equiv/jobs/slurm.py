@@ -5,7 +5,7 @@
 * :class:`SlurmExecutor`: the :class:`~equiv.jobs.executor.Executor` of the cluster. It writes the
   run's folder (``run.json``, see :mod:`equiv.jobs.cluster_files`) on the shared filesystem and
   submits :class:`ClusterRunJob` with submitit; the handle it returns polls the job's SLURM state.
-* :class:`ClusterRunJob`: what runs on the node: :func:`equiv.training.execute_run` against a
+* :class:`ClusterRunJob`: what runs on the node: :func:`equiv.jobs.train.execute_run` against a
   :class:`~equiv.jobs.cluster_files.RunFolderStore` (files, never SQLite), with the trainer's
   resume state in the run folder. It is a ``submitit.helpers.Checkpointable``: at its time limit
   submitit calls :meth:`ClusterRunJob.checkpoint`, which returns the same job as a
@@ -29,9 +29,7 @@ Example:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +39,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 from equiv.errors import EquivError, RunError
 from equiv.jobs.cluster_files import RunFolder, RunFolderStore
 from equiv.jobs.executor import Job
+from equiv.jobs.lifecycle import graceful_stop
 
 __all__ = ["SlurmOptions", "SlurmExecutor", "SlurmJobHandle", "SlurmJobInfo", "ClusterRunJob", "slurm_jobs",
            "job_detail", "scancel", "parse_extra", "slurm_available", "ACTIVE_SLURM_STATES", "FAILED_SLURM_STATES"]
@@ -141,26 +140,6 @@ def _submitit_slurm_parameters() -> set[str]:
                                                                       "additional_parameters"}
 
 
-class _StopOnSignal:
-    """SIGTERM (``scancel``, a requeue, a preemption) sets an event: the run stops cleanly after
-    keeping its state; a second SIGTERM interrupts. (submitit itself ignores SIGTERM.)"""
-
-    def __init__(self):
-        self.event = threading.Event()
-
-    def __enter__(self) -> threading.Event:
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self.event
-
-    def _handle(self, signum, frame) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
-        self.event.set()
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
-
-
 class ClusterRunJob(Checkpointable):
     """The callable a SLURM job runs: carry run ``run_id`` of the run folder ``folder`` to its end
     (or to the next stop), reporting through the folder's files.
@@ -171,12 +150,14 @@ class ClusterRunJob(Checkpointable):
         self.folder, self.run_id = str(folder), int(run_id)
 
     def __call__(self) -> str:
-        from equiv.training import execute_run
+        from equiv.jobs.train import execute_run
 
         folder = RunFolder(self.folder)
         store = RunFolderStore(folder)
         try:
-            with _StopOnSignal() as stop:
+            # SIGTERM (scancel, a requeue, a preemption; submitit itself ignores it) stops the run
+            # cleanly after keeping its state; a second one interrupts.
+            with graceful_stop() as stop:
                 execute_run(self.run_id, store, stop=stop, resume_path=folder.resume_path)  # type: ignore[arg-type]
         except EquivError as exc:
             print(f"run {self.run_id} failed: {exc}", flush=True)
@@ -329,5 +310,5 @@ class SlurmExecutor:
     def submit(self, job: Job) -> SlurmJobHandle:
         from equiv.runs import RunStore
 
-        return self.submit_run(RunStore(job.store_path).get(job.run_id, reap=False))
+        return self.submit_run(RunStore(job.store_path).get(job.run_id))
 

@@ -138,7 +138,7 @@ def queue_sweep(plan: SweepPlan, store: RunStore | None = None, group_id: str | 
     (with ``launch``) make sure a launcher serves the device. Returns the group id and the runs in
     queue order."""
     from equiv.jobs.launcher import ensure_launcher
-    from equiv.training import create_train_run
+    from equiv.jobs.train import create_train_run
 
     store = store or RunStore()
     group_id = group_id or new_group_id()

@@ -1,14 +1,12 @@
-"""The run store: every run (training, sweep member, data generation) in one SQLite database
+"""The run store: every run (a job of any kind: a spec in, a result out) in one SQLite database
 (``data_home()/runs.sqlite``), written by several processes at once, with per-epoch metrics and
-detection of runs whose worker died."""
+detection of runs whose worker died. How a job runs is :mod:`equiv.jobs.lifecycle`'s business."""
 
 from equiv.runs.heartbeat import Heartbeat
 from equiv.runs.limits import SETTINGS, Limits, load_limits
 from equiv.runs.process import pid_alive, process_start_time, same_process, signal_process, this_host
-from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
-from equiv.runs.stopping import graceful_stop, job_main
+from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, STATUSES, EpochRecord, Run
 from equiv.runs.store import (
-    DEFAULT_STALE_AFTER_S,
     QuotaError,
     RunGone,
     RunStore,
@@ -20,9 +18,7 @@ from equiv.runs.store import (
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "DEFAULT_STALE_AFTER_S",
     "EPOCH_METRICS",
-    "KINDS",
     "STATUSES",
     "EpochRecord",
     "Heartbeat",
@@ -35,8 +31,6 @@ __all__ = [
     "StoreBusy",
     "StoreUnavailable",
     "default_store_path",
-    "graceful_stop",
-    "job_main",
     "load_limits",
     "pid_alive",
     "process_start_time",

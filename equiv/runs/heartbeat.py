@@ -12,6 +12,9 @@ reporting is not caught; only the stale heartbeat of a frozen process is (``stal
 A busy store (lock timeout, full disk) skips a beat and retries with back-off; the run is only
 given up (:attr:`Heartbeat.lost`) when the store says it is gone (ended, reaped, store replaced).
 
+Every ``stale_after_s / 2`` seconds a beat also reaps the store (:meth:`RunStore.reap`): while any
+worker lives, a run whose worker died is failed without anyone reading the store having to write.
+
 Example:
     >>> import os, tempfile
     >>> from equiv.runs import RunStore
@@ -25,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -75,6 +79,7 @@ class Heartbeat:
         self._message: str | None = None
         self._last_progress = time.monotonic()
         self._cpu_at_progress = time.process_time()
+        self._reaped_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
 
     def report(self, progress: float | None = None, message: str | None = None) -> None:
@@ -120,6 +125,10 @@ class Heartbeat:
             self._stop.set()
             return 0.0
         self._busy_streak = 0
+        if time.monotonic() - self._reaped_at > self.store.limits.stale_after_s / 2:
+            self._reaped_at = time.monotonic()
+            with contextlib.suppress(RunError):  # busy: the next reap catches up
+                self.store.reap()
         return self.every_s
 
     def _loop(self) -> None:

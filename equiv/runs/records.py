@@ -8,14 +8,12 @@ import sqlite3
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["Run", "EpochRecord", "STATUSES", "ACTIVE_STATUSES", "KINDS", "EPOCH_METRICS"]
+__all__ = ["Run", "EpochRecord", "STATUSES", "ACTIVE_STATUSES", "EPOCH_METRICS"]
 
 #: Every status a run can have.
 STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 #: Statuses that can still change.
 ACTIVE_STATUSES = ("queued", "running")
-#: Kinds of run: a training run, a training run that is part of a sweep, a data generation, MD with a model.
-KINDS = ("train", "sweep_member", "generate", "md")
 #: Per-epoch error columns (meV, meV/Å); other metrics go into ``extra``.
 EPOCH_METRICS = tuple(
     f"{part}_{quantity}"
@@ -30,13 +28,13 @@ def _json(text: str | None) -> Any:
 
 @dataclass(frozen=True)
 class Run:
-    """One run.
+    """One run: a job of some ``kind`` with its spec (``config``) and, once known, its ``result``.
 
     Attributes:
         id: integer id, increasing in creation order.
-        kind: one of :data:`KINDS`.
+        kind: the kind of job (``train``, ``generate``, ...; see :mod:`equiv.jobs.kinds`).
         status: one of :data:`STATUSES`.
-        config: what was asked for (JSON object).
+        config: the job's spec, what was asked for (JSON object).
         dataset: data-set metadata (JSON object) or ``None`` before it is known.
         model, molecule: copied from the config for filtering (may be ``None``).
         device: ``cpu`` or ``cuda`` (queues are per device).
@@ -45,8 +43,8 @@ class Run:
         pid, pid_start, host: the worker process (id, start time in Unix seconds, host name).
         created_at, started_at, finished_at, heartbeat_at: Unix seconds.
         progress: fraction done (0–1) as last reported, and ``message``, a short status line.
-        test_metrics: final metrics (JSON object) or ``None``.
-        checkpoint_path: the best checkpoint so far, or ``None``.
+        result: what the job produced (JSON object; a partial one while it runs, such as a training
+            run's best checkpoint so far) or ``None``.
         error: why it failed (or was cancelled), or ``None``.
         cancel_requested: a cancel was asked for while it ran.
         owner: who queued it (a browser session's id, for the per-session quota) or ``None``.
@@ -71,8 +69,7 @@ class Run:
     heartbeat_at: float | None
     progress: float | None
     message: str | None
-    test_metrics: dict[str, Any] | None
-    checkpoint_path: str | None
+    result: dict[str, Any] | None
     error: str | None
     cancel_requested: bool
     owner: str | None = None
@@ -82,13 +79,23 @@ class Run:
         data = {f.name: row[f.name] for f in fields(cls)}
         data["config"] = _json(data["config"]) or {}
         data["dataset"] = _json(data["dataset"])
-        data["test_metrics"] = _json(data["test_metrics"])
+        data["result"] = _json(data["result"])
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def test_metrics(self) -> dict[str, Any] | None:
+        """A training run's test errors (meV, meV/Å) and facts, from its result."""
+        return (self.result or {}).get("test_metrics")
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        """A training run's best checkpoint (so far), from its result."""
+        return (self.result or {}).get("checkpoint_path")
 
     @property
     def seconds(self) -> float | None:
@@ -99,7 +106,8 @@ class Run:
         return None if end is None else max(0.0, end - self.started_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": self.seconds}
+        return {**asdict(self), "seconds": self.seconds, "test_metrics": self.test_metrics,
+                "checkpoint_path": self.checkpoint_path}
 
 
 @dataclass(frozen=True)

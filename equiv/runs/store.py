@@ -1,4 +1,4 @@
-"""The run store: every run (training, sweep member, data generation) in one SQLite database.
+"""The run store: every run (training, sweep member, data generation, MD) in one SQLite database.
 
 ``data_home()/runs.sqlite`` by default (``EQUIV_HOME`` moves it). The database is in WAL mode so
 readers never block the writer; every write is one short ``BEGIN IMMEDIATE`` transaction, which
@@ -12,13 +12,14 @@ Life of a run::
       │                                     ├──fail / reap──▶ failed
       └──request_cancel──▶ cancelled ◀──────┴──request_cancel, then the worker's mark_cancelled
 
-A worker calls :meth:`RunStore.heartbeat` every few seconds (it returns whether a cancel was
-requested) and :meth:`RunStore.log_epoch` after each epoch. :meth:`RunStore.reap` marks a running
-run failed when its worker is gone: the process id is not alive (or is a zombie), or belongs to a
+A run is a job: a ``kind``, a spec (``config``, JSON) and a ``result`` (JSON), whatever the kind;
+:mod:`equiv.jobs.lifecycle` carries a run through this life. A worker calls
+:meth:`RunStore.heartbeat` every few seconds (it returns whether a cancel was requested) and, for
+training, :meth:`RunStore.log_epoch` after each epoch. :meth:`RunStore.reap` marks a running run
+failed when its worker is gone: the process id is not alive (or is a zombie), or belongs to a
 process with another start time (the id was reused), or there has been no heartbeat for
-``stale_after_s``. Readers (:meth:`RunStore.get`, :meth:`RunStore.list_runs`) reap first, so no
-one sees "running" for a dead process. A run whose cancel was requested and whose worker is gone
-ends cancelled, not failed.
+``stale_after_s``. The launcher's loop and the workers' heartbeat threads reap; readers (:meth:`RunStore.get`, :meth:`RunStore.list_runs`) never write.
+A run whose cancel was requested and whose worker is gone ends cancelled, not failed.
 
 Errors: every SQLite error becomes a :class:`equiv.errors.RunError` with a message a person can act
 on, never a ``sqlite3.DatabaseError``: :class:`StoreUnavailable` (the file is damaged, not a
@@ -40,8 +41,8 @@ Example:
     >>> run.status, store.claim_next("cpu", pid=os.getpid()).id == run.id
     ('queued', True)
     >>> store.log_epoch(run.id, 1, seconds=2.5, lr=0.01, metrics={"val_force_mae_mev_per_a": 80.0})
-    >>> store.finish(run.id, test_metrics={"force_mae_mev_per_a": 75.0}).status
-    'finished'
+    >>> store.finish(run.id, {"test_metrics": {"force_mae_mev_per_a": 75.0}}).test_metrics
+    {'force_mae_mev_per_a': 75.0}
 """
 
 from __future__ import annotations
@@ -51,24 +52,24 @@ import contextvars
 import json
 import math
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from equiv.errors import EquivError, RunError
+from equiv.errors import RunError
 from equiv.paths import data_home
 from equiv.runs.limits import Limits, load_limits
 from equiv.runs.process import pid_alive, process_start_time, same_process, this_host
-from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, KINDS, STATUSES, EpochRecord, Run
+from equiv.runs.records import ACTIVE_STATUSES, EPOCH_METRICS, STATUSES, EpochRecord, Run
 
-__all__ = ["RunStore", "default_store_path", "DEFAULT_STALE_AFTER_S", "SCHEMA_VERSION", "StoreUnavailable",
-           "StoreBusy", "RunGone", "QuotaError", "run_owner"]
+__all__ = ["RunStore", "default_store_path", "SCHEMA_VERSION", "StoreUnavailable", "StoreBusy", "RunGone",
+           "QuotaError", "run_owner"]
 
-SCHEMA_VERSION = 2
-#: A running run without a heartbeat for this long is failed by :meth:`RunStore.reap` (the
-#: ``stale_after_s`` setting of :mod:`equiv.runs.limits` overrides it per store).
-DEFAULT_STALE_AFTER_S = 60.0
+#: 3: a generic ``result`` (JSON) replaced the columns ``test_metrics`` and ``checkpoint_path``, and
+#: any kind of job may be stored (2 added ``owner``).
+SCHEMA_VERSION = 3
 
 
 class StoreUnavailable(RunError):
@@ -124,12 +125,12 @@ def _store_error(path: Path, exc: sqlite3.Error) -> RunError:
     return StoreUnavailable(f"the run store {path} is damaged or unreadable ({text}); move it away (for example "
                             f"to {path.name}.broken) and a new, empty store is made on the next start")
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
+_RUNS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {{table}} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in KINDS)})),
+    kind TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
-    config TEXT NOT NULL DEFAULT '{{}}',
+    config TEXT NOT NULL DEFAULT '{{{{}}}}',
     dataset TEXT,
     model TEXT,
     molecule TEXT,
@@ -145,12 +146,12 @@ CREATE TABLE IF NOT EXISTS runs (
     heartbeat_at REAL,
     progress REAL,
     message TEXT,
-    test_metrics TEXT,
-    checkpoint_path TEXT,
+    result TEXT,
     error TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     owner TEXT
-);
+)"""
+_SCHEMA = _RUNS_TABLE.format(table="runs") + f""";
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, device, id);
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs (group_id);
 CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, status);
@@ -165,6 +166,32 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 """
+
+
+def _legacy_result(kind: str, test_metrics: str | None, checkpoint_path: str | None) -> dict[str, Any] | None:
+    """The ``result`` of a run stored under schema 1 or 2: a training run's test metrics and
+    checkpoint under those names; a data generation's or MD run's 'test metrics' were its result."""
+    metrics = None if test_metrics is None else json.loads(test_metrics)
+    if kind in ("generate", "md"):
+        result = dict(metrics or {})
+    else:
+        result = {} if metrics is None else {"test_metrics": metrics}
+    if checkpoint_path is not None:
+        result["checkpoint_path"] = checkpoint_path
+    return result or None
+
+
+def _migrate_to_results(conn: sqlite3.Connection) -> None:
+    """Schema 2 → 3 inside the caller's transaction (foreign keys off, so the epochs stay): a new
+    ``runs`` table with ``result`` in place of ``test_metrics`` and ``checkpoint_path`` and without
+    the check on kinds, filled from the old one (SQLite's way to change a table's columns)."""
+    conn.execute(_RUNS_TABLE.format(table="runs_v3"))
+    kept = ", ".join(c for (c,) in conn.execute("SELECT name FROM pragma_table_info('runs_v3')") if c != "result")
+    conn.execute(f"INSERT INTO runs_v3 ({kept}) SELECT {kept} FROM runs")
+    for row in conn.execute("SELECT id, kind, test_metrics, checkpoint_path FROM runs").fetchall():
+        conn.execute("UPDATE runs_v3 SET result = ? WHERE id = ?", (_dumps(_legacy_result(*row[1:])), row[0]))
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_v3 RENAME TO runs")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -249,6 +276,7 @@ class RunStore:
                         return  # set up already: opening the store costs no write
                     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                         conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA foreign_keys = OFF")  # a migration replaces the runs table
                     conn.execute("BEGIN IMMEDIATE")
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     if version > SCHEMA_VERSION:
@@ -257,6 +285,8 @@ class RunStore:
                                                "update equiv")
                     if version == 1:  # schema 1 had no owner column
                         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+                    if version in (1, 2):
+                        _migrate_to_results(conn)
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
@@ -350,8 +380,8 @@ class RunStore:
         With ``owner_pid`` the run is created running for that process in the same transaction: a
         run executed in the foreground (``equiv train``) is never queued, so no background launcher
         can claim it before its own process starts it."""
-        if kind not in KINDS:
-            raise RunError(f"unknown run kind {kind!r}; one of {', '.join(KINDS)}")
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", str(kind)):
+            raise RunError(f"a run kind is a short lower-case name (train, generate, ...), not {kind!r}")
         config = _clean(dict(config))
         model = model if model is not None else config.get("model")
         molecule = molecule if molecule is not None else config.get("molecule")
@@ -415,8 +445,8 @@ class RunStore:
     def claim_next(self, device: str, *, max_running: int = 1, pid: int | None = None) -> Run | None:
         """Atomically take the oldest queued run on ``device`` and mark it running for ``pid``
         (default: this process), unless ``max_running`` runs already run there. ``None`` when
-        there is nothing to do. Two claimers never get the same run."""
-        self.reap()
+        there is nothing to do. Two claimers never get the same run. (Dead runs count as running
+        until someone reaps them: the launcher reaps before it claims.)"""
         pid = os.getpid() if pid is None else pid
         with self._write() as conn:
             running = conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running' AND device = ?",
@@ -516,12 +546,18 @@ class RunStore:
             conn.execute("UPDATE runs SET heartbeat_at = ?, progress = COALESCE(?, progress) WHERE id = ?",
                          (now, _number(progress), run_id))
 
-    def set_checkpoint(self, run_id: int, path: str | os.PathLike) -> None:
-        """Record the best checkpoint so far."""
+    def update_result(self, run_id: int, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into a running run's (partial) result, e.g. a training run's best
+        checkpoint so far."""
         with self._write() as conn:
-            self._require(conn, run_id, ("running",), "set the checkpoint of")
-            conn.execute("UPDATE runs SET checkpoint_path = ?, heartbeat_at = ? WHERE id = ?",
-                         (str(path), time.time(), run_id))
+            self._require(conn, run_id, ("running",), "update the result of")
+            self._merge_result(conn, run_id, changes, "heartbeat_at = ?", time.time())
+
+    def _merge_result(self, conn: sqlite3.Connection, run_id: int, changes: Mapping[str, Any] | None,
+                      assignments: str, *params: Any) -> None:
+        """``UPDATE runs SET result = <result merged with changes>, <assignments>`` for one run."""
+        result = {**(self._row(conn, run_id).result or {}), **_clean(dict(changes or {}))}
+        conn.execute(f"UPDATE runs SET result = ?, {assignments} WHERE id = ?", (_dumps(result or None), *params, run_id))
 
     def set_dataset(self, run_id: int, dataset: Mapping[str, Any]) -> None:
         """Record the data set's metadata once it is loaded."""
@@ -531,28 +567,24 @@ class RunStore:
 
     # -- ending -------------------------------------------------------------------------------
 
-    def finish(
-        self,
-        run_id: int,
-        *,
-        test_metrics: Mapping[str, Any] | None = None,
-        checkpoint_path: str | os.PathLike | None = None,
-        dataset: Mapping[str, Any] | None = None,
-    ) -> Run:
-        """The run ended normally with ``test_metrics`` (retried while the store is busy)."""
-        return self._retrying(lambda: self._finish(run_id, test_metrics, checkpoint_path, dataset), f"finish run {run_id}")
+    def finish(self, run_id: int, result: Mapping[str, Any] | None = None, *,
+               dataset: Mapping[str, Any] | None = None) -> Run:
+        """The run ended normally with ``result`` (merged into its partial result; retried while
+        the store is busy)."""
+        return self._end(run_id, ("running",), "finish", result, "status = 'finished', heartbeat_at = ?, progress = 1.0, "
+                         "dataset = COALESCE(?, dataset)", time.time(), _dumps(_clean(dataset)))
 
-    def _finish(self, run_id, test_metrics, checkpoint_path, dataset) -> Run:
-        with self._write() as conn:
-            self._require(conn, run_id, ("running",), "finish")
-            conn.execute(
-                "UPDATE runs SET status = 'finished', finished_at = ?, heartbeat_at = ?, progress = 1.0, "
-                "test_metrics = ?, checkpoint_path = COALESCE(?, checkpoint_path), dataset = COALESCE(?, dataset) "
-                "WHERE id = ?",
-                (time.time(), time.time(), _dumps(_clean(test_metrics)),
-                 None if checkpoint_path is None else str(checkpoint_path), _dumps(_clean(dataset)), run_id),
-            )
-            return self._row(conn, run_id)
+    def _end(self, run_id: int, statuses: tuple[str, ...], action: str, result: Mapping[str, Any] | None,
+             assignments: str, *params: Any) -> Run:
+        """A worker's final write (retried while the store is busy): ``finished_at`` now, the result
+        merged, and ``assignments``."""
+        def write() -> Run:
+            with self._write() as conn:
+                self._require(conn, run_id, statuses, action)
+                self._merge_result(conn, run_id, result, f"finished_at = ?, {assignments}", time.time(), *params)
+                return self._row(conn, run_id)
+
+        return self._retrying(write, f"{action} run {run_id}")
 
     def fail(self, run_id: int, reason: str) -> Run:
         """The run failed with ``reason`` (retried while the store is busy). A run that already
@@ -568,31 +600,6 @@ class RunStore:
                          (time.time(), str(reason), run_id))
             return self._row(conn, run_id)
 
-    @contextlib.contextmanager
-    def recording_failure(self, run_id: int) -> Iterator[None]:
-        """Fail run ``run_id`` with the reason of any exception raised inside (then re-raise it):
-        an :class:`equiv.errors.EquivError`'s message, "interrupted", or "internal error: ..."."""
-        try:
-            yield
-        except RunGone:
-            raise  # the run ended elsewhere (reaped, cancelled): nothing to record
-        except EquivError as exc:
-            self._fail_quietly(run_id, str(exc))
-            raise
-        except KeyboardInterrupt:
-            self._fail_quietly(run_id, "interrupted")
-            raise
-        except BaseException as exc:
-            self._fail_quietly(run_id, f"internal error: {type(exc).__name__}: {exc}")
-            raise
-
-    def _fail_quietly(self, run_id: int, reason: str) -> None:
-        """Record a failure while another exception is on its way (which must not be replaced)."""
-        try:
-            self.fail(run_id, reason)
-        except RunError:
-            pass
-
     def request_cancel(self, run_id: int) -> Run:
         """Cancel: a queued run is cancelled at once; a running run gets the flag and its worker
         stops at its next check (then calls :meth:`mark_cancelled`); an ended run is unchanged."""
@@ -605,31 +612,11 @@ class RunStore:
                 conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
             return self._row(conn, run_id)
 
-    def cancel_requested(self, run_id: int) -> bool:
-        """Whether a cancel was requested (cheap; no write)."""
-        rows = self._read("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
-        if not rows:
-            raise RunGone(f"no run {run_id}")
-        return bool(rows[0]["cancel_requested"])
-
-    def mark_cancelled(self, run_id: int, *, checkpoint_path: str | os.PathLike | None = None,
-                       test_metrics: Mapping[str, Any] | None = None, reason: str = "cancelled") -> Run:
-        """The worker stopped on a cancel request (keeping its best checkpoint, if any); retried
-        while the store is busy."""
-        return self._retrying(lambda: self._mark_cancelled(run_id, checkpoint_path, test_metrics, reason),
-                              f"record the cancel of run {run_id}")
-
-    def _mark_cancelled(self, run_id, checkpoint_path, test_metrics, reason) -> Run:
-        with self._write() as conn:
-            self._require(conn, run_id, ACTIVE_STATUSES, "cancel")
-            conn.execute(
-                "UPDATE runs SET status = 'cancelled', cancel_requested = 1, finished_at = ?, error = ?, "
-                "checkpoint_path = COALESCE(?, checkpoint_path), test_metrics = COALESCE(?, test_metrics) "
-                "WHERE id = ?",
-                (time.time(), str(reason), None if checkpoint_path is None else str(checkpoint_path),
-                 _dumps(_clean(test_metrics)), run_id),
-            )
-            return self._row(conn, run_id)
+    def mark_cancelled(self, run_id: int, *, result: Mapping[str, Any] | None = None, reason: str = "cancelled") -> Run:
+        """The worker stopped on a cancel request (keeping its partial result, such as the best
+        checkpoint, merged with ``result``); retried while the store is busy."""
+        return self._end(run_id, ACTIVE_STATUSES, "cancel", result, "status = 'cancelled', cancel_requested = 1, "
+                         "error = ?", str(reason))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -674,10 +661,8 @@ class RunStore:
                     reaped.append(self._row(conn, run_id))
         return reaped
 
-    def get(self, run_id: int, *, reap: bool = True) -> Run:
-        """One run (reaping dead runs first); :class:`RunError` for an unknown id."""
-        if reap:
-            self.reap()
+    def get(self, run_id: int) -> Run:
+        """One run (a read: it writes nothing); :class:`RunError` for an unknown id."""
         rows = self._read("SELECT * FROM runs WHERE id = ?", (int(run_id),))
         if not rows:
             raise RunGone(f"no run {run_id}")
@@ -698,11 +683,8 @@ class RunStore:
         group_id: str | None = None,
         device: str | None = None,
         limit: int | None = None,
-        reap: bool = True,
     ) -> list[Run]:
-        """Runs matching every filter given, newest first."""
-        if reap:
-            self.reap()
+        """Runs matching every filter given, newest first (a read: it writes nothing)."""
         where, params = [], []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)

@@ -1,13 +1,11 @@
-"""Training: :class:`TrainConfig` → :func:`train` → :class:`TrainResult`, and the executor that
-carries a run record of the run store through training (:func:`execute_run`).
+"""Training, a library: :class:`TrainConfig` → :func:`train` → :class:`TrainResult`. It knows
+nothing of run records or jobs: :mod:`equiv.jobs.train` carries a run record through training.
 
 * :mod:`~equiv.run_settings`: every setting of a run, defined once (bounds, help, flags, link keys);
 * :mod:`~equiv.training.config`: a run's settings (JSON-serialisable; a run record stores them).
 * :mod:`~equiv.training.trainer`: the loop (Adam/AMSGrad, reduce-on-plateau, EMA, best checkpoint,
   validation per epoch, test in meV and meV/Å).
 * :mod:`~equiv.training.evaluate`: test errors of any model on any frames (``equiv evaluate``).
-* :mod:`~equiv.training.executor`: ``create_train_run`` / ``execute_run`` (and
-  ``python -m equiv.training.worker RUN_ID``).
 * :mod:`~equiv.training.batching`, :mod:`~equiv.training.normalization`, :mod:`~equiv.training.ema`,
   :mod:`~equiv.training.metrics`, :mod:`~equiv.training.device`: the parts.
 """
@@ -18,13 +16,6 @@ from equiv.run_settings import SETTINGS, Setting, setting_problems, size_overrid
 from equiv.training.device import choose_threads, cuda_unavailable_reason, planned_device, resolve_device
 from equiv.training.ema import WeightEMA
 from equiv.training.evaluate import evaluate_batches, evaluate_model, graph_r_max, zero_force_mae_mev
-from equiv.training.executor import (
-    TRAINING_KINDS,
-    create_train_run,
-    default_checkpoint_path,
-    execute_run,
-    graceful_stop,
-)
 from equiv.training.metrics import METRIC_KEYS, ErrorAccumulator
 from equiv.training.normalization import species_counts, species_energy_shift
 from equiv.training.trainer import EpochReport, Trainer, TrainHooks, TrainResult, train
@@ -37,7 +28,6 @@ __all__ = [
     "METRIC_KEYS",
     "SETTINGS",
     "Setting",
-    "TRAINING_KINDS",
     "EpochReport",
     "ErrorAccumulator",
     "FrameTensors",
@@ -47,13 +37,9 @@ __all__ = [
     "Trainer",
     "WeightEMA",
     "choose_threads",
-    "create_train_run",
     "cuda_unavailable_reason",
-    "default_checkpoint_path",
     "evaluate_batches",
     "evaluate_model",
-    "execute_run",
-    "graceful_stop",
     "graph_r_max",
     "planned_device",
     "resolve_device",

@@ -41,7 +41,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from equiv.runs import Run
-from equiv.training import TRAINING_KINDS
+from equiv.jobs.lifecycle import TRAINING_KINDS
 
 __all__ = ["CurvePoint", "SlopeFit", "SlopeSummary", "LearningCurve", "CurveSample", "fit_loglog",
            "summarize_slopes", "curves_from_samples", "learning_curves", "slope_rows", "slope_table", "NEAR_ZERO_FRACTION",

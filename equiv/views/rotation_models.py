@@ -38,7 +38,7 @@ from equiv.models import PRESETS, EnergyModel, build_model, load_checkpoint
 from equiv.models.pretrained import pretrained_path
 from equiv.molecules import LIBRARY
 from equiv.runs import Run, RunStore
-from equiv.training import TRAINING_KINDS
+from equiv.jobs.lifecycle import TRAINING_KINDS
 
 __all__ = ["MODEL_SLOTS", "ModelSource", "model_sources", "load_source", "check_compatible", "run_source"]
 

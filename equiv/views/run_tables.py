@@ -31,7 +31,8 @@ import pandas as pd
 from equiv.data import RMD17_LEVEL_OF_THEORY, XTB_LEVEL_OF_THEORY
 from equiv.molecules import LIBRARY
 from equiv.runs import EpochRecord, Run
-from equiv.training import TRAINING_KINDS, TrainConfig
+from equiv.jobs.lifecycle import TRAINING_KINDS
+from equiv.training import TrainConfig
 from equiv.training.published import PUBLISHED, PublishedResult
 from equiv.formatting import format_duration, format_metric
 
@@ -116,8 +117,8 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             note = r.message or ""
         elif r.status in ("failed", "cancelled"):
             note = r.error or r.status
-        elif r.kind == "generate" and r.test_metrics:
-            note = f"{r.test_metrics.get('n_frames', '')} frames → {r.test_metrics.get('path', '')}"
+        elif r.kind == "generate" and r.result:
+            note = f"{r.result.get('n_frames', '')} frames → {r.result.get('path', '')}"
         else:
             note = ""
         rows.append({

@@ -80,5 +80,5 @@ def test_launch_md_and_watch_the_trajectory_play(md_server, page):
     assert page.page_errors == [], page.page_errors
     store = RunStore(md_server.home / "runs.sqlite")
     (run,) = store.list_runs(kind="md")
-    assert run.status == "finished" and run.test_metrics["stable"] is True
-    assert run.test_metrics["hr_error"] is not None
+    assert run.status == "finished" and run.result["stable"] is True
+    assert run.result["hr_error"] is not None
