@@ -16,7 +16,7 @@ Example:
     >>> from equiv.training import TrainConfig
     >>> small = estimate_memory_mb(TrainConfig(model="nequip-l1", data="xtb:ethanol", n_train=10, epochs=1,
     ...                                        model_options={"channels": 4, "n_layers": 1}))
-    >>> big = estimate_memory_mb(TrainConfig(model="nequip-paper", data="xtb:aspirin", n_train=10, epochs=1,
+    >>> big = estimate_memory_mb(TrainConfig(model="nequip-paper", data="xtb:aspirin", n_train=100, epochs=1,
     ...                                      batch_size=50, eval_batch_size=200))
     >>> small < 1500 < big
     True
