@@ -56,46 +56,26 @@ def _jsonable(value: Any) -> Any:
 class TrainConfig:
     """A training run's settings (units: seconds, eV, Å).
 
-    Attributes:
-        model: a preset of :data:`equiv.models.PRESETS` (``mlp``, ``gvp``, ``nequip``,
-            ``nequip-l0`` … ``nequip-l3``, ``nequip-paper``).
-        model_options: config overrides for the preset (``{"channels": 16}``). ``avg_num_neighbors``
-            is measured on the training set unless given here.
-        data: data-set spec (``rmd17:ethanol``, ``xtb:ethanol``, ``file:frames.extxyz``).
-        data_dir: the rMD17 folder (``None``: ``$EQUIV_RMD17_DIR`` or the data home).
-        energy_key, forces_key: label keys of an extended XYZ file.
-        n_train, n_val: training and validation structures; n_test: test structures (``None``: all).
-        epochs, max_time_s, max_steps: budget; training stops at whichever comes first (none given:
-            :data:`DEFAULT_MAX_TIME_S`). ``max_time_s`` counts training and validation, not data
-            loading or the final test. ``max_steps`` alone is the fair budget of a sweep: every
-            member gets the same number of optimizer steps whatever its training-set size.
-        val_every_steps: validate at the end of the first epoch after this many optimizer steps
-            since the last validation (and always at the end). ``None``: after every epoch, except
-            with a step budget (``max_steps``, no epochs), where it is ``max_steps // 20`` so that a
-            small training set (few steps per epoch) is not validated hundreds of times.
-        batch_size: structures per optimizer step; eval_batch_size: per evaluation batch.
-        lr: initial learning rate (Adam with AMSGrad); ``None``: :data:`DEFAULT_LR` of the
-            architecture.
-        energy_weight, force_weight: loss weights of the energy (per molecule) and force (per
-            component) mean squared errors, both in units of the training set's force RMS.
-        ema_decay: decay of the exponential moving average of the weights used for validation,
-            test and the checkpoint (``None`` or 0: no EMA).
-        lr_schedule: ``plateau`` (the recipe: reduce-on-plateau of the validation loss) or
-            ``cosine`` (anneal the learning rate to zero over the budget, by whichever of epochs,
-            time or steps runs out first: what a fixed budget far shorter than the recipe's
-            thousands of epochs needs).
-        plateau_patience, plateau_factor: reduce-on-plateau of the validation loss (epochs).
-        min_lr: stop when the learning rate has fallen below this.
-        early_stop_patience: stop after this many epochs without a better validation loss
-            (``None``: never).
-        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
-        dtype: ``float32`` or ``float64``.
-        seed: model initialisation, data split and batch order.
-        threads: CPU threads (``None``: the cores other processes leave idle, re-checked after every
-            epoch; see :mod:`equiv.training.device`). Results are bit-identical for the same seed
-            and thread count; NequIP's also across 1 and 2 threads, GVP's differ in the 8th digit.
-        checkpoint: where the best checkpoint goes (``None``: the executor's default).
-        labels: free-form strings kept in the run record and the checkpoint's metadata.
+    Every field but ``model_options`` and ``labels`` is a setting of
+    :data:`equiv.run_settings.SETTINGS`, which says what it means, what values it takes and which
+    flag sets it (a field's setting has its name, or names it as ``field``). What the table does
+    not say:
+
+    * ``model`` is any preset of :data:`equiv.models.PRESETS`; ``model_options`` overrides the
+      preset's config (``{"channels": 16}``); ``avg_num_neighbors`` is measured on the training
+      set unless given there.
+    * Budget: training stops at whichever of ``epochs``, ``max_time_s`` (training and validation,
+      not data loading or the test) and ``max_steps`` comes first; none given:
+      :data:`DEFAULT_MAX_TIME_S`; 0 means no limit of that kind. ``max_steps`` alone is the fair
+      budget of a sweep. ``lr_schedule="cosine"`` anneals to zero over whichever runs out first.
+    * ``val_every_steps`` ``None``: validate after every epoch, except with a step budget alone,
+      where it is ``max_steps // 20`` (a small training set is not validated hundreds of times).
+    * ``lr`` ``None``: :data:`DEFAULT_LR` of the architecture (Adam with AMSGrad); the loss weights
+      apply to energy (per molecule) and force (per component) mean squared errors in units of the
+      training set's force RMS; ``ema_decay`` ``None`` or 0: no EMA.
+    * ``threads`` ``None``: the cores other processes leave idle, re-checked after every epoch
+      (:mod:`equiv.training.device`). Results are bit-identical for the same seed and thread count.
+    * ``labels``: free-form strings kept in the run record and the checkpoint's metadata.
     """
 
     model: str = "nequip"
