@@ -18,7 +18,7 @@ import pytest
 
 from equiv.cli import main
 from equiv.errors import RunError
-from equiv.runs import EPOCH_METRICS, RunStore, default_store_path
+from equiv.runs import EPOCH_METRICS, RunStore, StoreUnavailable, default_store_path
 from tests.conftest import REPO_ROOT, wait_for
 
 
@@ -604,6 +604,26 @@ def test_an_old_store_is_migrated_and_its_runs_read_back(version, capsys):
         assert {r[1] for r in conn.execute("PRAGMA table_info(runs)")} >= {"result", "owner"}
         assert not {r[1] for r in conn.execute("PRAGMA table_info(runs)")} & {"test_metrics", "checkpoint_path"}
     assert store.create("evaluate", {}).id == 3  # any kind of job now; ids go on
+
+
+def test_a_store_is_not_migrated_under_workers_of_the_previous_version():
+    """Workers of the previous equiv still beating would fail at their next write to a migrated
+    store: it is left alone, with a message that says why, until their runs end."""
+    path = default_store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(SCHEMA_2)
+        conn.execute("INSERT INTO runs (kind, status, config, created_at, started_at, heartbeat_at, pid) "
+                     "VALUES ('train', 'running', '{}', 1, 2, ?, 4242)", (time.time(),))
+        conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(StoreUnavailable, match=r"schema 2 run store with runs still running under the previous "
+                                               r"equiv \(runs 1\).*let them end"):
+        RunStore()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # untouched
+        conn.execute("UPDATE runs SET heartbeat_at = heartbeat_at - 3600")  # the worker died an hour ago
+        conn.commit()
+    assert RunStore().get(1).status == "running"  # migrated now; the next reap fails it
 
 
 def test_reads_never_write_and_reap_fails_a_stale_run(store):

@@ -266,6 +266,20 @@ class RunStore:
             raise
         return conn
 
+    def _refuse_migration_under_live_workers(self, conn: sqlite3.Connection, version: int) -> None:
+        """A store with runs whose workers still beat (they run the previous equiv, which cannot
+        write the new schema) is not migrated under them: :class:`StoreUnavailable` says which."""
+        alive = [run_id for (run_id,) in conn.execute(
+            "SELECT id FROM runs WHERE status IN ('claimed', 'running') AND heartbeat_at > ? ORDER BY id",
+            (time.time() - self.limits.stale_after_s,))]
+        if alive:
+            conn.execute("ROLLBACK")
+            runs = ", ".join(str(i) for i in alive)
+            raise StoreUnavailable(
+                f"{self.path} is a schema {version} run store with runs still running under the previous equiv "
+                f"(runs {runs}); this version would move it to schema {SCHEMA_VERSION}, which their workers cannot "
+                "write: let them end (or cancel them with the previous version), then open it again")
+
     def _init_schema(self) -> None:
         deadline = time.monotonic() + self.busy_timeout_s
         while True:
@@ -283,6 +297,8 @@ class RunStore:
                         conn.execute("ROLLBACK")
                         raise StoreUnavailable(f"{self.path} was written by a newer equiv (schema {version}); "
                                                "update equiv")
+                    if version in (1, 2):
+                        self._refuse_migration_under_live_workers(conn, version)
                     if version == 1:  # schema 1 had no owner column
                         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
                     if version in (1, 2):
