@@ -20,6 +20,7 @@ from app_pages.run_widgets import RUNS_PAGE, learning_curve_section, run_outcome
 from app_pages.store_status import session_owner, store_problem
 from equiv.data import rmd17_data_dir
 from equiv.errors import EquivError, RunError
+from equiv.formatting import format_duration
 from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, launch_on_cluster,
                                 queue_cluster_sweep)
 from equiv.jobs.generate import generation_seconds_estimate
@@ -32,12 +33,10 @@ from equiv.jobs.requests import (
     launch_request,
     queue_generation,
 )
-from equiv.links import Real
 from equiv.jobs.sweep import check_sweep, parse_sizes, plan_sweep, queue_sweep
+from equiv.links import Real
 from equiv.molecules import LIBRARY, load_molecule
 from equiv.parsing import parse_folder, parse_run_ids
-from equiv.runs import ACTIVE_STATUSES, RunGone, RunStore, run_owner
-from equiv.training import DEFAULT_MAX_TIME_S, DEVICES, cuda_unavailable_reason
 from equiv.run_settings import (
     DATA_KINDS,
     LAB,
@@ -49,7 +48,8 @@ from equiv.run_settings import (
     parse_lab_link,
     preset_size,
 )
-from equiv.formatting import format_duration
+from equiv.runs import ACTIVE_STATUSES, RunGone, RunStore, run_owner
+from equiv.training import DEFAULT_MAX_TIME_S, cuda_unavailable_reason
 from equiv.views.run_progress import run_progress, status_line
 from equiv.views.text import escape_markdown
 from equiv.views.training_figures import curves_figure
@@ -167,7 +167,7 @@ def budget_inputs(prefix: str) -> None:
     if not (state[f"{prefix}_steps"] or state[f"{prefix}_epochs"] or state[f"{prefix}_seconds"]):
         st.caption(f"No budget given: runs train for {DEFAULT_MAX_TIME_S:.0f} s, as `equiv train` does.")
     d1, d2 = st.columns(2)
-    d1.selectbox("Device", list(DEVICES), key=f"{prefix}_device",
+    d1.selectbox("Device", LAB["device"].rule.options, key=f"{prefix}_device",
                  help="auto takes CUDA when there is a GPU. " + ("CUDA is available here." if cuda_reason is None
                                                                 else f"No CUDA here: {cuda_reason}."))
     number_setting(d2, "Seed", prefix, "seed")

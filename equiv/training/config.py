@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from equiv.errors import DataError, TrainingError
-from equiv.run_settings import setting_problems
+from equiv.run_settings import BY_KEY, setting_problems
 
 __all__ = ["TrainConfig", "DEFAULT_LR", "LR_SCHEDULES", "DEFAULT_MAX_TIME_S", "DTYPES", "DEVICES", "spec_molecule"]
 
@@ -32,9 +32,10 @@ DEFAULT_MAX_TIME_S = 300.0
 #: forces collapsed to zero for good at 0.01 on water (GFN2-xTB, 250 frames; 0.003 reached
 #: 58 meV/Å in 30 s).
 DEFAULT_LR = {"nequip": 0.01, "mlp": 0.01, "gvp": 0.003}
-DTYPES = ("float32", "float64")
-LR_SCHEDULES = ("plateau", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
+#: The settings table's choices (equiv.run_settings), by name.
+DTYPES = BY_KEY["dtype"].rule.options
+LR_SCHEDULES = BY_KEY["lr_schedule"].rule.options
+DEVICES = BY_KEY["device"].rule.options
 
 
 def spec_molecule(spec: Any) -> str | None:
