@@ -162,7 +162,7 @@ def write_index(index: dict) -> None:
         for f in families:
             e = index[molecule].get(f)
             cells.append("–" if e is None else f"{e['force_mae_mev_per_a']:.0f} / {e['energy_mae_mev']:.0f}"
-                         + ("*" if e.get("legacy") else ""))
+                         + ("*" if e.get("legacy") else "†" if e.get("script_commit") else ""))
             if e is not None and e.get("force_mae_zero_mev_per_a") is not None:
                 zero = e["force_mae_zero_mev_per_a"]
         lines.append(f"| {molecule} | " + " | ".join(cells) + f" | {'–' if zero is None else f'{zero:.0f}'} |")
@@ -172,10 +172,14 @@ def write_index(index: dict) -> None:
         "* `mlp`: a coordinate MLP trained on frames aligned to the library orientation (Kabsch, heavy atoms); "
         "its errors are on the aligned test trajectory. In that frame it fits forces; turned, it fails "
         "(the rotation lab shows it). `mlp-aug`: the same MLP with random-rotation augmentation.\n"
-        "* `*`: made by an earlier version of the script (one 400-frame trajectory, frames 5 fs apart, test = "
+        "* `*`: made by an early version of the script (one 400-frame trajectory, frames 5 fs apart, test = "
         "its last quarter; the `mlp-aug` files of these molecules were its `mlp`, trained with augmentation). "
-        "Unstarred figures are new: trained on multi-trajectory data of the current generator (index.json `data`: "
-        "frames, trajectories), test = the last trajectory. The zero-force column is for the newest data.\n\n"
+        "`†`: made by the script at the commit in index.json `script_commit` (multi-trajectory data, a time "
+        "budget and reduce-on-plateau; its `command` is in that version's syntax: `git show "
+        "<commit>:scripts/train_pretrained.py`), kept because the current recipe did worse for that model. "
+        "Unmarked figures are the current script's (1,200 frames in 6 trajectories, step budgets, cosine "
+        "schedule): trained on all but the last two trajectories, test = the last. The zero-force column is "
+        "for the newest data.\n\n"
         + "\n".join(lines) + "\n")
 
 
