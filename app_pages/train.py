@@ -24,6 +24,7 @@ from equiv.formatting import format_duration
 from equiv.jobs.cluster import (CLUSTER_QUEUE, cancel_run, cluster_job, cluster_settings, launch_on_cluster,
                                 queue_cluster_sweep)
 from equiv.jobs.generate import generation_seconds_estimate
+from equiv.jobs.launcher import ensure_launcher, launcher_serving
 from equiv.jobs.queues import DEVICE_QUEUES, MAX_CONCURRENCY, max_running, set_max_running
 from equiv.jobs.requests import (
     DEFAULT_GENERATE_FRAMES,
@@ -353,10 +354,23 @@ def live_view() -> None:
         store_problem(exc)
 
 
+def stalled_queues(active: list) -> None:
+    """Queues with waiting runs and no launcher (it stopped, or the server restarted): said, with
+    a button that starts one. Never started unasked: showing runs is a read."""
+    waiting = sorted({r.device for r in active if r.status == "queued"} & set(DEVICE_QUEUES))
+    for device in (d for d in waiting if not launcher_serving(store.path, d)):
+        st.warning(f"Runs wait on the {device} queue, but no launcher serves it (it stopped, or the server "
+                   "restarted).", icon=":material/pause_circle:")
+        if st.button(f"Start the {device} queue", key=f"tl_start_{device}", icon=":material/play_arrow:"):
+            ensure_launcher(device, store)
+            st.rerun(scope="fragment")
+
+
 def live_view_body() -> None:
     now_active = store.list_runs(status=ACTIVE_STATUSES)  # a read: launchers start only when work is queued
     if sorted(r.id for r in now_active) != active_ids:
         st.rerun()  # a run ended or appeared: redraw the whole page (data status, menus, polling)
+    stalled_queues(now_active)
     others = [r for r in now_active if r.id != watched]
     if others:
         with st.container(border=True):

@@ -576,6 +576,11 @@ def test_pages_that_show_queued_work_start_no_launcher(background_store):
     store = background_store
     run = generate_run(store, "water")
     for page in ("app_pages/runs.py", "app_pages/train.py"):
-        assert not open_page(page, {"run": str(run.id)}).exception
+        at = open_page(page, {"run": str(run.id)})
+        assert not at.exception
         assert launcher_pid(store.path, "cpu") is None and _starting_launcher(store.path, "cpu") is None, page
     assert store.get(run.id).status == "queued"
+    # The training lab says so, and starts one when asked.
+    assert "Runs wait on the cpu queue, but no launcher serves it" in " ".join(w.value for w in at.warning)
+    at.button(key="tl_start_cpu").click().run()
+    assert launcher_pid(store.path, "cpu") or _starting_launcher(store.path, "cpu")

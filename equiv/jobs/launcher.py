@@ -132,6 +132,11 @@ def ensure_launcher(device: str, store: RunStore | None = None, *, idle_exit_s: 
     return LauncherInfo(device, process.pid, True, log)
 
 
+def launcher_serving(store_path: str | os.PathLike, device: str) -> bool:
+    """Whether a launcher serves ``device`` for this store, or is starting (a read: starts nothing)."""
+    return (launcher_pid(store_path, device) or _starting_launcher(store_path, device)) is not None
+
+
 def ensure_launchers_for_queued(store: RunStore) -> list[LauncherInfo]:
     """Make sure every device queue with queued runs has a launcher (one cheap read when nothing is
     queued; starts nothing then). ``equiv runs list`` and ``show`` call it, so a launcher that died
