@@ -113,11 +113,14 @@ def load_checkpoint(path: str | os.PathLike, dtype: torch.dtype | None = None, d
             f"{CHECKPOINT_FORMAT_VERSION}. Retrain the model, or use the equiv version that wrote it."
         )
     saved_dtype = _DTYPES.get(payload.get("dtype", "float32"), torch.float32)
-    model = model_from_config(payload["kind"], payload["config"], dtype=saved_dtype, seed=None)
+    # Built straight in the asked dtype: e3nn's constants (Clebsch–Gordan, change of basis) are
+    # float64 at build; a detour through float32 would round them, and a float32 checkpoint loaded
+    # in float64 would then be equivariant to 1e-8 only, not to 1e-15.
+    model = model_from_config(payload["kind"], payload["config"], dtype=dtype or saved_dtype, seed=None)
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(payload["state_dict"])  # the saved weights, converted to that dtype
     except RuntimeError as exc:
         raise CheckpointError(f"{path.name}: weights do not match its config ({str(exc).splitlines()[0]})") from None
-    model = model.to(device=device, dtype=dtype or saved_dtype)
+    model = model.to(device=device)
     model.eval()
     return LoadedCheckpoint(model, dict(payload.get("metadata", {})), path)
