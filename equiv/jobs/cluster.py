@@ -259,9 +259,9 @@ def queue_cluster_sweep(plan: Any, store: RunStore, settings: ClusterSettings, g
     them on the cluster queue and submit them. Returns the group id, the runs and their jobs."""
     from equiv.jobs.sweep import SweepPlan, checked_members, new_group_id
 
-    device = plan.base.device
-    local = SweepPlan(plan.models, plan.sizes, plan.seeds, plan.base.replace(device="cpu"),
-                      [r.replace(device="cpu") for r in plan.requests])
+    device = plan.base.get("device", "auto")
+    local = SweepPlan(plan.models, plan.sizes, plan.seeds, {**plan.base, "device": "cpu"},
+                      [{**r, "device": "cpu"} for r in plan.requests])
     group_id = group_id or new_group_id()
     runs = [create_cluster_run(m.config.replace(device=device), store, kind="sweep_member", group_id=group_id,
                                idempotency_key=m.idempotency_key)
