@@ -264,8 +264,7 @@ def parse_lab_link(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]
 
 def lab_link(values: Mapping[str, Any]) -> dict[str, str]:
     """The link of a lab form: the values that differ from :data:`LAB_DEFAULTS`, as text."""
-    return encode({k: v for k, v in values.items() if not (LAB[k].zero_means_none and not v and not LAB_DEFAULTS[k])},
-                  {k: s.rule for k, s in LAB.items()}, LAB_DEFAULTS)  # type: ignore[misc]
+    return encode(values, {k: s.rule for k, s in LAB.items()}, LAB_DEFAULTS)  # type: ignore[misc]
 
 
 def size_overrides(model: str, layers: int | None = None, channels: int | None = None) -> dict[str, Any]:
