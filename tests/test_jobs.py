@@ -132,6 +132,38 @@ def test_a_second_launcher_for_a_device_leaves_at_once(background_store):
     assert launcher_pid(store.path, "cpu") == first.pid and lock_path(store.path, "cpu").read_text() == str(first.pid)
 
 
+def test_a_launcher_that_let_its_lock_go_is_not_counted_as_starting(background_store):
+    """A launcher leaving after its idle time lets the lock go before its process ends; a run queued
+    then must get a new launcher, not be left to the one that is leaving (CI caught runs waiting
+    for nobody)."""
+    from equiv.jobs.launcher import _starting_launcher
+
+    store = background_store
+    first = ensure_launcher("cpu", store)
+    wait_for(lambda: launcher_pid(store.path, "cpu") == first.pid, timeout=30, what="the launcher's lock")
+    assert _starting_launcher(store.path, "cpu") is None  # it holds its lock: no longer starting
+    wait_for(lambda: launcher_pid(store.path, "cpu") is None, timeout=30, what="the idle launcher to leave")
+    run = generate_run(store, "water")
+    second = ensure_launcher("cpu", store)  # however long the first one's process takes to end
+    assert second.started and second.pid != first.pid
+    wait_for(lambda: store.get(run.id).status == "finished", timeout=120, what="the generation")
+
+
+def test_a_launcher_starting_while_its_lock_is_probed_waits_for_it(background_store):
+    """Reading whether a launcher serves takes the lock for a moment; a launcher starting in that
+    moment tries again instead of leaving its queue unserved."""
+    from equiv.jobs.launcher import _try_lock
+
+    store = background_store
+    run = generate_run(store, "water")
+    with _try_lock(lock_path(store.path, "cpu")) as fd:
+        assert fd is not None
+        info = ensure_launcher("cpu", store)
+        time.sleep(1.0)  # a probe far slower than a real one, while the launcher's interpreter starts
+    wait_for(lambda: launcher_pid(store.path, "cpu") == info.pid, timeout=30, what="the launcher to take its lock")
+    wait_for(lambda: store.get(run.id).status == "finished", timeout=120, what="the generation")
+
+
 def test_concurrency_is_per_device_and_configurable(background_store):
     store = background_store
     assert max_running("cpu", store.path) == 1

@@ -59,6 +59,10 @@ POLL_S = 0.5
 MAX_ERROR_PAUSE_S = 30.0
 #: How long a freshly started launcher may take to take its lock.
 STARTUP_GRACE_S = 20.0
+#: How long a starting launcher keeps trying a busy lock before it concludes that another launcher
+#: holds it: :func:`launcher_pid` takes the lock for a moment to probe it, and a launcher starting
+#: during that moment must not leave (the queued run would then wait for nobody).
+LOCK_PATIENCE_S = 2.0
 
 
 def lock_path(store_path: str | os.PathLike, device: str) -> Path:
@@ -70,17 +74,22 @@ def launcher_log_path(store_path: str | os.PathLike, device: str) -> Path:
 
 
 @contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[int | None]:
+def _try_lock(path: Path, patience_s: float = 0.0) -> Iterator[int | None]:
     """Yields an open descriptor holding ``path``'s exclusive lock, or ``None`` when another
-    process holds it."""
+    process holds it (still after ``patience_s`` seconds of tries)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + patience_s
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield None
-            return
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield None
+                    return
+                time.sleep(0.05)
         yield fd
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -151,7 +160,9 @@ def _spawned_path(store_path: str | os.PathLike, device: str) -> Path:
 
 def _starting_launcher(store_path: str | os.PathLike, device: str) -> int | None:
     """A launcher this machine started in the last few seconds that has not taken its lock yet
-    (an interpreter takes about a second to start), so a second caller does not start another."""
+    (an interpreter takes about a second to start), so a second caller does not start another.
+    A launcher that took its lock removed this record: once it lets the lock go it is leaving,
+    however long its process still lives, and a caller must start a new one."""
     try:
         pid_text, start_text, when_text = _spawned_path(store_path, device).read_text().split()
         pid, when = int(pid_text), float(when_text)
@@ -164,6 +175,16 @@ def _starting_launcher(store_path: str | os.PathLike, device: str) -> int | None
     if time.time() - when > STARTUP_GRACE_S or not same_process(pid, start):
         return None
     return pid
+
+
+def _forget_spawned(store_path: str | os.PathLike, device: str) -> None:
+    """Remove the record of a starting launcher when it names this process (it has its lock now)."""
+    path = _spawned_path(store_path, device)
+    try:
+        if int(path.read_text().split()[0]) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def _exit_text(status: int) -> str:
@@ -334,12 +355,13 @@ def serve(device: str, store: RunStore, idle_exit_s: float) -> int:
     """Take the device's lock and run the launcher; exit 0 at once when another launcher has it."""
     path = lock_path(store.path, device)
     while True:
-        with _try_lock(path) as fd:
+        with _try_lock(path, patience_s=LOCK_PATIENCE_S) as fd:
             if fd is None:
                 print(f"launcher {os.getpid()} [{device}]: another launcher serves this queue; leaving", flush=True)
                 return 0
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
+            _forget_spawned(store.path, device)
             launcher = Launcher(device, store, idle_exit_s=idle_exit_s)
             signal.signal(signal.SIGTERM, launcher.stop)
             signal.signal(signal.SIGINT, launcher.stop)

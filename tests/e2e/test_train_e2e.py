@@ -61,7 +61,18 @@ def lab(lab_home):
 
 @pytest.fixture
 def store(lab_home):
-    return RunStore(lab_home / "runs.sqlite")
+    """The lab's run store; a run a test leaves behind (it failed midway) is stopped after it, so
+    the next test's runs do not queue behind it."""
+    store = RunStore(lab_home / "runs.sqlite")
+    yield store
+    stop_background(store)
+
+
+def queue_story(store: RunStore, run_id: int) -> str:
+    """The run's status and the end of the cpu launcher's log: what a timed-out wait reports."""
+    log = store.path.parent / "logs" / "launcher-cpu.log"
+    tail = log.read_text().splitlines()[-15:] if log.exists() else ["(no launcher log)"]
+    return f"run {run_id} is {store.get(run_id).status}; launcher log ends:\n" + "\n".join(tail)
 
 
 def tiny_link(url: str, epochs: int = 0, seconds: float = 0) -> str:
@@ -101,7 +112,10 @@ def launch_long_run(page, lab: Lab, store: RunStore):
     page.get_by_role("button", name="Launch", exact=True).click()
     wait_for_text(page, "on the cpu queue")
     run = newest(store)
-    wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
+    try:
+        wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {queue_story(store, run.id)}") from None
     return run
 
 
@@ -190,7 +204,10 @@ def test_two_sessions_launching_at_once_make_two_runs_in_queue_order(lab, store,
             wait_for_text(page, "on the cpu queue")
         new = sorted(r.id for r in store.list_runs() if r.id not in before)
         assert len(new) == 2 and new[1] == new[0] + 1
-        wait_for(lambda: all(store.get(i).status == "finished" for i in new), timeout=180, what="both runs")
+        try:
+            wait_for(lambda: all(store.get(i).status == "finished" for i in new), timeout=180, what="both runs")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {queue_story(store, new[-1])}") from None
         first, second = (store.get(i) for i in new)
         assert first.started_at <= second.started_at and second.started_at >= first.finished_at  # in queue order
         for page in pages:
