@@ -8,6 +8,10 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.equiv-installed
 PORT   ?= 8501
 PYTEST_ARGS ?=
+# make test runs the test files on this many worker processes (pytest-xdist; a file's tests stay
+# together, in order, on one worker: they share module fixtures such as a Streamlit server).
+# Much of the suite waits on processes, servers and browsers, so 2 workers suit a 2-core machine.
+TEST_WORKERS ?= 2
 # 3Dmol.js for the rotation lab's viewers: installed from npm at setup, copied next to the viewer
 # (a real file: Streamlit's component server refuses links that lead outside its folder), never committed.
 VIEWER_DIR := equiv/widgets/molviewer_frontend
@@ -63,7 +67,7 @@ run: setup data
 export EQUIV_RMD17_FULL ?= $(wildcard $(CURDIR)/../shared/data/rmd17)
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)

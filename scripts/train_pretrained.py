@@ -102,6 +102,7 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
         raise SystemExit(f"{data} is not a multi-trajectory data set of the current generator; delete it to regenerate")
     n_train, n_val = blocks[0], min(args.n_val, blocks[1])  # every training frame; validation from trajectory 3
     out = OUT_DIR / f"{molecule}_{family}.pt"
+    trained = OUT_DIR / f".{molecule}_{family}.training.pt"  # moved onto ``out`` by :func:`ship`
     command = shlex.join(["python", "scripts/train_pretrained.py", "--molecules", molecule, "--models", family,
                           "--frames", str(args.frames), "--seed", str(args.seed)]
                          + (["--trajectories", str(args.trajectories)] if args.trajectories != 6 else [])
@@ -111,20 +112,20 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
     lr = {"lr": args.lr} if args.lr else {}
     config = TrainConfig(model=preset, model_options=options, data=f"file:{data}", n_train=n_train, **lr,
                          n_val=n_val, max_steps=steps, lr_schedule="cosine", threads=args.threads, device="cpu", seed=args.seed,
-                         checkpoint=str(out), labels={"command": command, "purpose": "rotation lab pretrained model"})
+                         checkpoint=str(trained), labels={"command": command, "purpose": "rotation lab pretrained model"})
     run = create_train_run(config, store)
     result = execute_run(run.id, store)
     # Committed files carry no machine-specific paths.
-    loaded = load_checkpoint(out)
+    loaded = load_checkpoint(trained)
     meta = loaded.metadata
     meta.pop("run_store", None)
     meta.pop("run_id", None)
     meta["config"] = {**meta["config"], "data": f"file:{data.name}", "checkpoint": f"assets/pretrained/{out.name}"}
     meta["dataset"] = {**meta["dataset"], "name": f"xtb:{molecule} ({data.name})"}
     meta["command"] = command
-    save_checkpoint(loaded.model, out, meta)
+    save_checkpoint(loaded.model, trained, meta)
     entry = {
-        "file": out.name, "bytes": out.stat().st_size, "model": family, "preset": preset, "options": options,
+        "file": out.name, "bytes": trained.stat().st_size, "model": family, "preset": preset, "options": options,
         "n_parameters": result.n_parameters, "n_train": config.n_train, "n_val": config.n_val,
         "n_test": result.dataset["split"]["n_test"], "epochs": result.epochs, "seconds": round(result.train_seconds, 1),
         **{k: round(v, 2) for k, v in result.test.items()}, "level_of_theory": result.dataset["level_of_theory"],
@@ -138,13 +139,23 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
     return entry
 
 
-def record_in_index(molecule: str, family: str, entry: dict) -> None:
-    """Add one model's entry to the index (under a lock: several runs of this script, one per core,
-    may train different molecules at once)."""
+def ship(molecule: str, family: str, entry: dict, keep_better: bool) -> None:
+    """Move the freshly trained checkpoint onto the shipped file and record it in the index (under a
+    lock: several runs of this script, one per core, may train different molecules at once). With
+    ``keep_better``, a shipped model with a lower test force MAE on the same data set stays."""
+    trained = OUT_DIR / f".{molecule}_{family}.training.pt"
     with open(OUT_DIR / ".index.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = OUT_DIR / "index.json"
         index = json.loads(path.read_text()) if path.is_file() else {}
+        old = index.get(molecule, {}).get(family)
+        if (keep_better and old is not None and old.get("data") == entry["data"]
+                and old["force_mae_mev_per_a"] <= entry["force_mae_mev_per_a"]):
+            trained.unlink()
+            print(f"  {molecule} {family}: kept the shipped model ({old['force_mae_mev_per_a']:.1f} ≤ "
+                  f"{entry['force_mae_mev_per_a']:.1f} meV/Å)", flush=True)
+            return
+        trained.replace(OUT_DIR / entry["file"])
         index.setdefault(molecule, {})[family] = entry
         write_index(index)
 
@@ -233,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
     p.add_argument("--steps", type=int, help="optimizer steps per model (default: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
+    p.add_argument("--keep-better", action="store_true",
+                   help="keep a shipped model whose test force MAE on the same data set is lower")
     args = p.parse_args(argv)
     molecules = list(LIBRARY) if args.molecules == "all" else [m.strip() for m in args.molecules.split(",")]
     families = [m.strip() for m in args.models.split(",")]
@@ -247,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     for molecule in molecules:
         data = ensure_dataset(molecule, settings)
         for family in families:
-            record_in_index(molecule, family, train_one(molecule, family, data, args, store))
+            ship(molecule, family, train_one(molecule, family, data, args, store), args.keep_better)
     print(f"done in {time.perf_counter() - t0:.0f} s; index in {OUT_DIR / 'index.md'}")
     return 0
 
