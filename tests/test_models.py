@@ -315,6 +315,26 @@ def test_a_float32_checkpoint_loaded_in_float64_is_equivariant_to_float64_precis
     torch.testing.assert_close(b["forces"].float(), a["forces"], rtol=1e-4, atol=1e-5)  # the same weights
 
 
+@pytest.mark.parametrize("name", ["gvp", "nequip", "mlp"])
+def test_float16_stored_weights_halve_the_file_and_load_rounded(tmp_path, aspirin, name):
+    """Shipped files store parameters in float16: loaded, the model has exactly the rounded
+    weights in its own dtype, its float64 energy shift intact, and stays equivariant to 1e-12."""
+    model = small_model(name, dtype=torch.float32, numbers=aspirin.numbers)
+    model.set_energy_normalization(torch.linspace(-1000.123456789, -1, model.n_species), 0.7)
+    full = save_checkpoint(model, tmp_path / "full.pt")
+    half = save_checkpoint(model, tmp_path / "half.pt", weights=torch.float16)
+    n_bytes = sum(p.numel() for p in model.parameters()) * 2
+    assert full.stat().st_size - half.stat().st_size >= 0.9 * n_bytes
+    loaded = load_checkpoint(half).model
+    assert next(loaded.parameters()).dtype == torch.float32
+    for (k, a), b in zip(model.named_parameters(), loaded.parameters()):
+        assert torch.equal(b, a.half().float()), k
+    assert torch.equal(loaded.energy_shift, model.energy_shift) and loaded.energy_shift.dtype == torch.float64
+    if name != "mlp":
+        rep = equivariance_report(load_checkpoint(half, dtype=torch.float64).model, aspirin, trials=2, seed=1)
+        assert rep["forces"]["rotation"] < 1e-12, rep["forces"]
+
+
 def test_checkpoint_version_and_garbage(tmp_path, ethanol):
     model = small_model("gvp")
     path = save_checkpoint(model, tmp_path / "m.pt")

@@ -50,23 +50,37 @@ class LoadedCheckpoint:
     path: Path
 
 
-def save_checkpoint(model: EnergyModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(model: EnergyModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None, *,
+                    weights: torch.dtype | None = None) -> Path:
     """Write ``model`` (any dtype/device; stored on CPU) and ``metadata`` to ``path`` atomically and
     durably: into ``<path>.tmp``, fsynced, renamed over ``path``, and the folder fsynced, so a crash
     or power loss leaves the old checkpoint or the new one, never a torn file; a failed save
-    removes its ``.tmp``."""
+    removes its ``.tmp``.
+
+    ``weights`` stores the trainable parameters in another dtype (``torch.float16`` for the shipped
+    pretrained files: half the size). Loading casts them to the model's dtype, so the model is built
+    and evaluated as before, with rounded weights: equivariance is exact whatever the weights, only
+    the fit changes (measure it with the stored file). Buffers (the float64 energy shift) stay as
+    they are.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = next(model.parameters()).dtype
+    parameters = {name for name, _ in model.named_parameters()}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if weights is not None:
+        state = {k: v.to(weights) if k in parameters and v.is_floating_point() else v for k, v in state.items()}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "kind": model.kind,
         "config": model.config.to_dict(),
         "dtype": str(dtype).removeprefix("torch."),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
         "metadata": metadata or {},
     }
+    if weights is not None:
+        payload["stored_weights"] = str(weights).removeprefix("torch.")
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
