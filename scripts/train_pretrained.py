@@ -181,9 +181,10 @@ def repack(molecule: str, family: str) -> None:
     index entry gets the new figures, size and weights' dtype."""
     index = json.loads((OUT_DIR / "index.json").read_text())
     entry = index[molecule][family]
-    data = data_home() / "datasets" / "pretrained" / entry["data"]
+    data = data_home() / "datasets" / "pretrained" / entry.get("data", "(not recorded)")
     if entry.get("weights") or not data.is_file():
-        print(f"  {molecule} {family}: left as it is ({'already repacked' if data.is_file() else f'no {data.name} here'})")
+        why = "already repacked" if entry.get("weights") else f"its data set {data.name} is not here"
+        print(f"  {molecule} {family}: left as it is ({why})")
         return
     path = OUT_DIR / entry["file"]
     loaded = load_checkpoint(path)
