@@ -169,10 +169,11 @@ def store_small(model, path: Path, meta: dict, ds) -> tuple[dict, str]:
         metrics = evaluate_model(load_checkpoint(path, dtype=torch.float32).model, frames)
         results[weights] = {k: round(float(v), 2) for k, v in metrics.items() if k != "n_test"}
     full, half = results[torch.float32]["force_mae_mev_per_a"], results[torch.float16]["force_mae_mev_per_a"]
-    if half <= full * (1 + HALF_TOLERANCE):
-        return results[torch.float16], "float16"
-    save_checkpoint(model, path, meta)
-    return results[torch.float32], "float32"
+    weights = torch.float16 if half <= full * (1 + HALF_TOLERANCE) else torch.float32
+    # The file's own record of its test errors: those of the stored weights.
+    meta = {**meta, "test_metrics": {**meta.get("test_metrics", {}), **results[weights]}}
+    save_checkpoint(model, path, meta, weights=weights)
+    return results[weights], str(weights).removeprefix("torch.")
 
 
 def repack(molecule: str, family: str) -> None:
