@@ -4,6 +4,8 @@ NaN losses, missing CUDA, the `equiv train` CLI and a killed worker."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import signal
@@ -111,6 +113,17 @@ def test_config_checks_and_round_trip():
 # -- training ----------------------------------------------------------------------------------
 
 @pytest.mark.slow
+def test_config_defaults_are_the_settings_table_s_except_where_said():
+    """TrainConfig takes its defaults from equiv.run_settings.SETTINGS; the few that differ on
+    purpose are listed with a reason (a new difference fails here)."""
+    from equiv.run_settings import SETTINGS
+    from equiv.training.config import _API_DEFAULTS
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    differ = {s.config_field for s in SETTINGS if s.config_field and defaults[s.config_field] != s.default}
+    assert differ == set(_API_DEFAULTS)
+
+
 def test_a_tiny_run_lowers_the_validation_force_error(tmp_path):
     cfg = tiny(n_train=40, epochs=8, n_test=40)
     epochs = []

@@ -53,6 +53,23 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _default(key: str) -> Any:
+    """The default of setting ``key`` (:data:`equiv.run_settings.SETTINGS`): one definition."""
+    return BY_KEY[key].default
+
+
+#: Fields whose Python default differs from the setting's (the lab's and the command line's), and
+#: why: the API's defaults are the published protocol's and a plain run's.
+_API_DEFAULTS = {
+    "model": "the full NequIP preset (the lab starts from the quicker l_max 1)",
+    "n_train": "950, the MD17 protocol's training set (the lab starts from 100)",
+    "epochs": "no epoch limit: a config without a budget trains for DEFAULT_MAX_TIME_S (the lab's 30 epochs are its form's)",
+    "max_time_s": "None (the form's 0 means the same: no limit)",
+    "max_steps": "None (the form's 0 means the same: no limit)",
+    "lr_schedule": "reduce-on-plateau, the NequIP recipe (the setting's empty value lets config_values choose: cosine for a step budget alone)",
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run's settings (units: seconds, eV, Å).
@@ -79,35 +96,37 @@ class TrainConfig:
     * ``labels``: free-form strings kept in the run record and the checkpoint's metadata.
     """
 
+    # Defaults are the settings table's (_default), except where the Python API differs on
+    # purpose (_API_DEFAULTS says why).
     model: str = "nequip"
     model_options: Mapping[str, Any] = field(default_factory=dict)
-    data: str = "xtb:ethanol"
-    data_dir: str | None = None
-    energy_key: str | None = None
-    forces_key: str | None = None
+    data: str = _default("data_spec")
+    data_dir: str | None = _default("data_dir")
+    energy_key: str | None = _default("energy_key")
+    forces_key: str | None = _default("forces_key")
     n_train: int = 950
-    n_val: int = 50
-    n_test: int | None = None
+    n_val: int = _default("n_val")
+    n_test: int | None = _default("n_test")
     epochs: int | None = None
     max_time_s: float | None = None
     max_steps: int | None = None
-    val_every_steps: int | None = None
-    batch_size: int = 5
-    eval_batch_size: int = 50
-    lr: float | None = None
-    energy_weight: float = 1.0
-    force_weight: float = 1000.0
-    ema_decay: float | None = 0.99
+    val_every_steps: int | None = _default("val_every_steps")
+    batch_size: int = _default("batch")
+    eval_batch_size: int = _default("eval_batch_size")
+    lr: float | None = _default("lr")
+    energy_weight: float = _default("energy_weight")
+    force_weight: float = _default("force_weight")
+    ema_decay: float | None = _default("ema_decay")
     lr_schedule: str = "plateau"
-    plateau_patience: int = 50
-    plateau_factor: float = 0.8
-    min_lr: float = 1e-6
-    early_stop_patience: int | None = None
-    device: str = "auto"
-    dtype: str = "float32"
-    seed: int = 0
-    threads: int | None = None
-    checkpoint: str | None = None
+    plateau_patience: int = _default("plateau_patience")
+    plateau_factor: float = _default("plateau_factor")
+    min_lr: float = _default("min_lr")
+    early_stop_patience: int | None = _default("early_stop_patience")
+    device: str = _default("device")
+    dtype: str = _default("dtype")
+    seed: int = _default("seed")
+    threads: int | None = _default("threads")
+    checkpoint: str | None = _default("checkpoint")
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
