@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from equiv.data import XTB_LEVEL_OF_THEORY
 from equiv.data.rmd17 import RMD17_LEVEL_OF_THEORY
@@ -86,6 +86,7 @@ class Setting:
             composed into other fields by :func:`config_values`).
         zero_means_none: 0 means "no limit of this kind" (the lab's budgets).
         empty: what an empty value means, for messages (``"the preset"``).
+        beyond: what a run takes beyond the lab's menu (a :class:`Beyond`; ``None``: the menu only).
     """
 
     key: str
@@ -98,6 +99,7 @@ class Setting:
     field: str | None = ""
     zero_means_none: bool = False
     empty: str = "the default"
+    beyond: "Beyond | None" = None
 
     @property
     def config_field(self) -> str | None:
@@ -126,21 +128,30 @@ class Setting:
                     ok = False
             return None if ok else f"{what} must be {rule.rule}, not {value!r}."
         if isinstance(rule, Choice):
-            accepted = self._accepted()
-            if value in accepted or (self.key == "device" and isinstance(value, str) and _CUDA_N.fullmatch(value)):
+            accepted = self.beyond.options() if self.beyond and self.beyond.options else rule.options
+            if value in accepted or (self.beyond and self.beyond.pattern and isinstance(value, str)
+                                     and self.beyond.pattern.fullmatch(value)):
                 return None
-            return f"{what} must be one of {', '.join(accepted)}{' or cuda:N' if self.key == 'device' else ''}, not {value!r}."
+            extra = f" or {self.beyond.pattern_text}" if self.beyond and self.beyond.pattern else ""
+            return f"{what} must be one of {', '.join(accepted)}{extra}, not {value!r}."
         return None
 
-    def _accepted(self) -> tuple[str, ...]:
-        """The values a run takes: the lab's menu (the rule), except that a run takes any model
-        preset (``nequip-paper``, too) and ``cuda:N``."""
-        return _presets() if self.key == "model" else self.rule.options  # type: ignore[union-attr]
+
+@dataclass(frozen=True)
+class Beyond:
+    """Values a run takes that the lab's menu (a :class:`~equiv.links.Choice`) does not offer:
+    ``options()`` replaces the menu's list (every model preset), ``pattern`` adds the values it
+    matches (``cuda:N``, named ``pattern_text`` in messages)."""
+
+    options: Callable[[], tuple[str, ...]] | None = None
+    pattern: re.Pattern | None = None
+    pattern_text: str = ""
 
 
 #: Every setting of a training run, in the order ``--help`` and the lab's link list them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "the model", Choice(LAB_MODELS), "nequip-l1", "model preset", "--model", lab=True),
+    Setting("model", "the model", Choice(LAB_MODELS), "nequip-l1", "model preset", "--model", lab=True,
+            beyond=Beyond(options=_presets)),  # nequip-paper, too
     Setting("data", "the data set kind", Choice(tuple(DATA_KINDS)), "xtb", "xtb: generated GFN2-xTB MD of the "
             "molecule (equiv data generate); rmd17: rMD17", "--data", lab=True, field=None),
     Setting("molecule", "the molecule", Choice(tuple(LIBRARY)), "ethanol", "a library molecule", "--molecule",
@@ -161,7 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
             "budget, with a cosine schedule to zero over them, as in sweeps)", "--steps", lab=True, field="max_steps",
             zero_means_none=True),
     Setting("device", "the device", Choice(("auto", "cpu", "cuda")), "auto", "auto (CUDA when present), cpu, cuda "
-            "or cuda:N", "--device", lab=True),
+            "or cuda:N", "--device", lab=True, beyond=Beyond(pattern=_CUDA_N, pattern_text="cuda:N")),
     Setting("seed", "the seed", Whole(0, 2**31 - 1), 0, "initialisation, split and batch-order seed", "--seed",
             lab=True),
     Setting("lr", "the learning rate", Real(0, 1, low_open=True), None, "learning rate (default 0.01; GVP 0.003)",
