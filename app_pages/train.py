@@ -397,6 +397,10 @@ def live_view_body() -> None:
     st.subheader(escape_markdown(status_line(run, ahead)), anchor=False)
     if run.status == "queued":
         st.info(f"Waiting for the {run.device} queue ({ahead} run(s) ahead).", icon=":material/schedule:")
+    gone = store.dead_workers().get(run.id) if run.status == "running" else None  # a read
+    if gone:
+        st.error(f"Run {run.id}'s worker is gone: {gone}. The run store marks it ended when a queue's launcher "
+                 "or `equiv runs list` next looks; its best checkpoint so far is kept.", icon=":material/error:")
     if run.active:
         bar, cancel = st.columns([5, 1])
         bar.progress(min(1.0, progress.fraction), text=escape_markdown(progress.text))

@@ -640,6 +640,7 @@ def test_reads_never_write_and_reap_fails_a_stale_run(store):
     assert store.get(run.id).status == "running" and RunStore().get(run.id).status == "running"
     assert [r.status for r in store.list_runs()] == ["running"] and store.list_runs(status="failed") == []
     assert store.reap(stale_after_s=7200) == []  # a reap that finds nothing dead writes nothing either
+    assert list(store.dead_workers()) == [run.id] and "no heartbeat" in store.dead_workers()[run.id]  # said, not done
     assert snapshot() == before  # not a byte, not a timestamp
     assert [r.id for r in store.reap()] == [run.id]  # an hour > stale_after_s (60 s)
     assert store.get(run.id).status == "failed" and "no heartbeat from worker process" in store.get(run.id).error

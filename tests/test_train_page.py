@@ -144,6 +144,22 @@ def test_a_watched_queued_run_says_its_place_in_the_queue(background_store):
     store.fail(busy.id, "test over")
 
 
+def test_a_run_whose_worker_is_gone_says_so_and_the_page_writes_nothing(background_store):
+    import contextlib
+    import sqlite3
+
+    store = background_store
+    run = store.mark_running(store.create("train", {"model": "gvp", "data": "xtb:ethanol", "n_train": 10}).id)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn, conn:  # its worker went silent an hour ago
+        conn.execute("UPDATE runs SET heartbeat_at = heartbeat_at - 3600 WHERE id = ?", (run.id,))
+    at = open_page(PAGE, {"run": str(run.id)})
+    assert not at.exception, at.exception
+    errors = [e for e in shown(at, "error") if e.startswith(f"Run {run.id}'s worker is gone: no heartbeat")]
+    assert len(errors) == 1 and "equiv runs list" in errors[0]
+    assert store.get(run.id).status == "running"  # shown, not written: the launcher or the CLI ends it
+    store.fail(run.id, "test over")  # its "worker" is this process, which the fixture would stop
+
+
 @pytest.mark.slow
 def test_cancel_stops_a_running_run_and_keeps_its_checkpoint(background_store):
     store = background_store

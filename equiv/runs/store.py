@@ -636,15 +636,18 @@ class RunStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def reap(self, *, stale_after_s: float | None = None) -> list[Run]:
-        """End running runs whose worker is gone; returns them. On this host a run is dead when its
-        process id is not alive (or a zombie) or now belongs to a process with another start
-        time; on any host when there was no heartbeat for ``stale_after_s`` seconds (default: the
-        ``stale_after_s`` limit). A dead run whose cancel was requested ends cancelled, any other
-        failed with the reason."""
+    def dead_workers(self, *, stale_after_s: float | None = None) -> dict[int, str]:
+        """Running runs whose worker is gone, with the reason (a read: :meth:`reap` ends them). On
+        this host a run is dead when its process id is not alive (or a zombie) or now belongs to a
+        process with another start time; on any host when there was no heartbeat for
+        ``stale_after_s`` seconds (default: the ``stale_after_s`` limit)."""
+        return {run_id: reason for run_id, (_, _, _, reason) in self._dead_rows(stale_after_s).items()}
+
+    def _dead_rows(self, stale_after_s: float | None) -> dict[int, tuple[int | None, float | None, str, str]]:
+        """run id -> (pid, heartbeat, the status it ends with, reason) of the dead running runs."""
         stale_after_s = self.limits.stale_after_s if stale_after_s is None else stale_after_s
         now, host = time.time(), this_host()
-        verdicts = []
+        dead = {}
         # Hook (cluster runs): runs on the 'slurm' queue have no local worker process and get no
         # heartbeat from one; equiv.jobs.cluster decides their fate from SLURM's job state.
         for row in self._read("SELECT id, pid, pid_start, host, heartbeat_at, cancel_requested FROM runs "
@@ -661,9 +664,16 @@ class RunStore:
                           "(hung, or its machine is unreachable)")
             if reason is not None:
                 if row["cancel_requested"]:
-                    verdicts.append((row["id"], pid, beat, "cancelled", f"cancelled; {reason}"))
+                    dead[row["id"]] = (pid, beat, "cancelled", f"cancelled; {reason}")
                 else:
-                    verdicts.append((row["id"], pid, beat, "failed", reason))
+                    dead[row["id"]] = (pid, beat, "failed", reason)
+        return dead
+
+    def reap(self, *, stale_after_s: float | None = None) -> list[Run]:
+        """End running runs whose worker is gone (:meth:`dead_workers`); returns them. A dead run
+        whose cancel was requested ends cancelled, any other failed with the reason."""
+        now = time.time()
+        verdicts = [(run_id, *rest) for run_id, rest in self._dead_rows(stale_after_s).items()]
         if not verdicts:
             return []
         reaped = []
