@@ -47,7 +47,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from equiv.errors import EquivError, RunError
 from equiv.jobs.cluster_files import RunFolder
 from equiv.jobs.executor import spawn_detached
-from equiv.jobs.launcher import _try_lock, launcher_pid, lock_path
+from equiv.jobs.launcher import LOCK_PATIENCE_S, _try_lock, launcher_pid, lock_path
 from equiv.jobs.slurm import (FAILED_SLURM_STATES, SlurmExecutor, SlurmJobInfo, SlurmOptions, job_detail, parse_extra,
                               scancel, slurm_jobs)
 from equiv.paths import data_home
@@ -66,6 +66,8 @@ FORGOTTEN_GRACE_S = 30.0
 #: for this long was killed, not cancelled: the run is failed.
 KILLED_AFTER_S = 6.0
 DEFAULT_WATCH_IDLE_S = 60.0
+#: The longest pause between looks while SLURM or the store keeps failing.
+MAX_WATCH_PAUSE_S = 60.0
 WATCH_POLL_S = 2.0
 
 _SCHEMA = """
@@ -433,24 +435,41 @@ def ensure_watcher(store: RunStore, idle_exit_s: float | None = None) -> int | N
 def watch(store: RunStore, idle_exit_s: float = DEFAULT_WATCH_IDLE_S, poll_s: float = WATCH_POLL_S) -> int:
     """Ingest every ``poll_s`` seconds until no cluster run was active for ``idle_exit_s``
     (holding the watcher lock; returns at once when another watcher holds it)."""
-    with _try_lock(lock_path(store.path, CLUSTER_QUEUE)) as fd:
+    with _try_lock(lock_path(store.path, CLUSTER_QUEUE), patience_s=LOCK_PATIENCE_S) as fd:
         if fd is None:
             print(f"cluster watcher {os.getpid()}: another watcher serves this store; leaving", flush=True)
             return 0
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         idle_since = time.monotonic()
+        failures = 0
         while time.monotonic() - idle_since < idle_exit_s:
             try:
                 for run in sync(store):
                     print(f"{time.strftime('%H:%M:%S')} run {run.id}: {run.status}"
                           + (f" ({run.error})" if run.error else ""), flush=True)
-            except (RunError, sqlite3.Error) as exc:  # SLURM or the store briefly unavailable: try again
-                print(f"{time.strftime('%H:%M:%S')} sync failed: {exc}", flush=True)
-            if has_active(store):
-                idle_since = time.monotonic()
-            time.sleep(poll_s)
+                failures = 0
+            except (RunError, sqlite3.Error) as exc:  # SLURM or the store unavailable: try again, less often
+                failures += 1
+                print(f"{time.strftime('%H:%M:%S')} sync failed ({failures} in a row): {exc}", flush=True)
+            try:
+                if has_active(store):
+                    idle_since = time.monotonic()
+            except (RunError, sqlite3.Error):
+                idle_since = time.monotonic()  # cannot tell: runs may be active
+            time.sleep(watch_pause(poll_s, failures))
     return 0
+
+
+def watch_pause(poll_s: float, failures: int) -> float:
+    """Seconds until the watcher's next look: ``poll_s``, doubling with each failed look in a row up
+    to :data:`MAX_WATCH_PAUSE_S` (SLURM down for an hour is asked about once a minute, not 7,200
+    times).
+
+    >>> [watch_pause(0.5, k) for k in (0, 1, 3, 20)]
+    [0.5, 1.0, 4.0, 60.0]
+    """
+    return min(MAX_WATCH_PAUSE_S, poll_s * 2 ** min(failures, 16))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
