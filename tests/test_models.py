@@ -418,3 +418,22 @@ def test_unknown_e3nn_falls_back_to_its_own_evaluation(monkeypatch, ethanol):
     assert (run(model, [ethanol])["forces"] - run(reference, [ethanol])["forces"]).abs().max() < 1e-12
     with pytest.raises(RuntimeError, match="e3nn 0.6.x internals; e3nn 0.7.0 is installed"):
         ChannelLayout("4x0e", 4)
+
+
+def test_activation_moments_are_e3nns_own_numbers_drawn_once():
+    """The gate constants are bit-identical to e3nn's for every activation NequIP uses, in float32
+    and float64, and a second NequIP build draws no new samples."""
+    from equiv.models import activation_moments as am
+
+    for f in (torch.nn.functional.silu, torch.tanh, torch.sigmoid, torch.abs):
+        for dtype in (torch.float32, torch.float64):
+            assert torch.equal(am.moment(f, 2, dtype=dtype), am.e3nn_moment(f, 2, dtype=dtype)), (f, dtype)
+    from e3nn.math import _normalize_activation
+
+    assert _normalize_activation.moment is am.moment  # installed by equiv.models.nequip
+    am._samples.clear()
+    small_model("nequip", l_max=2)
+    drawn = dict(am._samples)
+    assert drawn  # the build went through it
+    small_model("nequip", l_max=2)
+    assert am._samples == drawn and all(v is drawn[k] for k, v in am._samples.items())

@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from equiv.graphs import AtomsBatch, edge_vectors, scatter_sum
+from equiv.models import activation_moments
 from equiv.models.base import EnergyModel, ModelConfig
 from equiv.models.channel_major import (
     ChannelLayout,
@@ -49,6 +50,8 @@ from equiv.models.channel_major import (
 )
 from equiv.models.radial import RadialEmbedding
 from equiv.o3 import l1_to_vector, uvu_paths
+
+activation_moments.install()  # e3nn's gate constants without drawing 10^6 samples per activation
 
 __all__ = ["NequIPConfig", "NequIP", "Interaction", "hidden_irreps", "edge_irreps"]
 
