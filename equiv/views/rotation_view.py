@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -218,19 +219,34 @@ class RotationResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+#: Runs the GFN2-xTB reference beside the models: tblite computes in compiled code without the
+#: GIL, so on two cores the reference costs no wall time while the models evaluate (one worker:
+#: at most one reference calculation at a time for the whole server).
+_REFERENCE_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xtb-reference")
+
+
+def _timed_outputs(panel: Panel, numbers: np.ndarray, positions: Sequence[np.ndarray]) -> tuple[list[Outputs] | None, float]:
+    t0 = time.perf_counter()
+    outs = _outputs(panel, numbers, positions)
+    return outs, time.perf_counter() - t0
+
+
 def rotate(molecule: Molecule, panels: Sequence[Panel], settings: RotationSettings, height: int = 420) -> RotationResult:
-    """Evaluate every panel on the transformed molecule and build the one-frame scene."""
+    """Evaluate every panel on the transformed molecule (the reference in a thread of its own,
+    while the models evaluate) and build the one-frame scene."""
     x = centred(molecule)
     g = settings.matrix().numpy()
     pos = x.positions @ g.T  # [n, 3]
+    reference = {p.id: _REFERENCE_POOL.submit(_timed_outputs, p, x.numbers, [pos])
+                 for p in panels if p.active and p.model is None}
+    evaluated = {p.id: _timed_outputs(p, x.numbers, [pos]) for p in panels if p.id not in reference}
+    evaluated.update({pid: job.result() for pid, job in reference.items()})
     comparisons: dict[str, Comparison] = {}
     seconds: dict[str, float] = {}
     for p in panels:
-        t0 = time.perf_counter()
-        outs = _outputs(p, x.numbers, [pos])
+        outs, seconds[p.id] = evaluated[p.id]
         if outs is not None:
             comparisons[p.id] = compare(p.base, outs[0], g)  # type: ignore[arg-type]
-        seconds[p.id] = time.perf_counter() - t0
     scene = _scene(x, _panel_infos(panels, settings.vectors, settings.scale == "common"), [pos], [g], [comparisons], settings,
                    transform_label=settings.description(), height=height)
     return RotationResult(g, pos, comparisons, scene, seconds)
