@@ -60,7 +60,7 @@ data: setup
 	$(VENV)/bin/equiv data generate --molecule ethanol --frames 1200 --temperature 500 --seed 0 --trajectories 4 --if-missing
 
 run: setup data
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address localhost
+	$(PY) -m equiv.serve --server.port $(PORT) --server.address localhost
 
 # The full rMD17 splits, where the project's data folder sits beside the repository: the few tests
 # marked rmd17_full run then (without it they are deselected; everything else uses tests/data/rmd17).

@@ -38,6 +38,7 @@ from equiv.views.rotation_settings import (
 )
 from equiv.views.rotation_view import (
     REFERENCE_COLUMNS,
+    TURN_FRAMES,
     Panel,
     TurnResult,
     prepare_panel,
@@ -51,7 +52,6 @@ from equiv.views.scene3d import EQUIVARIANT_TOLERANCE, scene_key
 from equiv.views.text import escape_markdown
 from equiv.widgets import local_3dmol_installed, molecule_viewer
 
-SPIN_FRAMES = 36  # 10° steps: one batched pass per model for the spin and the error plot
 SECONDS_PER_TURN = 5.0
 MODEL_PANELS = [p for p in PANELS if p != "xtb"]
 REFLECT_HELP = ("An improper rotation (det −1). O(3)-equivariant models (GVP, NequIP) follow it; the SO(3)-only "
@@ -81,7 +81,7 @@ def full_turn(molecule: Molecule, molecule_id: str, panels: list[Panel], sources
         return cached_turn_panel(panel.id, sources.get(panel.id), molecule_id, tuple(axis), start_.tobytes(),
                                  reflect, n, mol, panel)
 
-    return turn(molecule, panels, settings.axis, start, settings.reflect, SPIN_FRAMES, per_panel=per_panel)
+    return turn(molecule, panels, settings.axis, start, settings.reflect, TURN_FRAMES, per_panel=per_panel)
 
 
 # -- state: the URL on the first run, the widgets afterwards ----------------------------------------
@@ -325,9 +325,9 @@ server_ms = 1000 * (time.perf_counter() - t0)
 scene = result.scene
 start = settings.proper_rotation().numpy() if mode == "euler" else np.eye(3)
 if spin:
-    with st.spinner(f"Computing {SPIN_FRAMES} frames of a full turn with every model…"):
+    with st.spinner(f"Computing {TURN_FRAMES} frames of a full turn with every model…"):
         turned = full_turn(molecule, molecule_id, panels, sources, settings, start)
-    start_frame = round(settings.angle / (360 / SPIN_FRAMES)) if mode == "axis" else 0
+    start_frame = round(settings.angle / (360 / TURN_FRAMES)) if mode == "axis" else 0
     scene = turn_scene(molecule, panels, turned, settings, start_frame=start_frame, seconds_per_turn=SECONDS_PER_TURN)
 
 molecule_viewer(scene, key="rotation_lab_viewer")

@@ -24,14 +24,13 @@ from equiv.views.learning_curves import learning_curves, slope_table
 from equiv.views.playground import PlaygroundSettings
 from equiv.views.rotation_models import model_sources
 from equiv.views.rotation_settings import RotationSettings
-from equiv.views.rotation_view import Panel, prepare_panel, rotate, table_rows, turn, turn_scene
+from equiv.views.rotation_view import TURN_FRAMES, Panel, prepare_panel, rotate, table_rows, turn, turn_scene
 from equiv.views.run_tables import results_long, results_wide
 from equiv.views.text import escape_markdown
 from equiv.views.tour import STEPS, TourStep, recorded_sweep_figure
 from equiv.views.training_figures import learning_curve_figure
 from equiv.widgets import molecule_viewer
 
-SPIN_FRAMES = 36
 XYZ = ["x", "y", "z"]
 
 
@@ -49,7 +48,7 @@ def tour_panels(molecule_key: str, models: tuple[str, ...]) -> list[Panel]:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def tour_turn(molecule_key: str, models: tuple[str, ...], axis: tuple[float, ...]):
     molecule = load_molecule(molecule_key)
-    return turn(molecule, tour_panels(molecule_key, models), axis, np.eye(3), False, SPIN_FRAMES)
+    return turn(molecule, tour_panels(molecule_key, models), axis, np.eye(3), False, TURN_FRAMES)
 
 
 def rotation(step: TourStep) -> None:

@@ -22,7 +22,7 @@ LAYERS = {
     "jobs": 6,
     "views": 7,
     "widgets": 8,
-    "cli": 9,
+    "cli": 9, "serve": 9,
 }
 
 

@@ -446,3 +446,43 @@ def test_the_aligned_mlp_fails_for_the_right_reason():
     assert mlp[0] < 0.6 * zero[0]
     assert mlp[3] > 0.9 * zero[3] and mlp[6] > 0.9 * zero[6]  # 90° and 180°
     assert nequip.max() < 1.3 * nequip.min() and nequip.max() < 0.5 * zero.min()
+
+
+def test_turn_outputs_are_kept_per_model_and_equal_a_fresh_evaluation():
+    """The server-wide memo of a turn gives each model its own outputs (two untrained NequIPs of
+    different seeds on the same frames differ) and exactly what evaluating them again gives."""
+    from equiv.views.rotation_view import _turned_outputs, turn_panel
+
+    molecule = load_molecule("ethanol")
+    source = ModelSource("nequip", "untrained", "untrained")
+    panel_a = prepare_panel("nequip", source, molecule)
+    other = build_model("nequip", dtype=torch.float64, seed=7, numbers=tuple(molecule.numbers))
+    panel_b = prepare_panel("nequip", source, molecule)
+    object.__setattr__(panel_b, "model", other)  # the same frames, another model
+    hits = _turned_outputs.cache_info().hits
+    a1 = turn_panel(molecule, panel_a, (0, 0, 1), np.eye(3), False, 6)
+    a2 = turn_panel(molecule, panel_a, (0, 0, 1), np.eye(3), False, 6)
+    b = turn_panel(molecule, panel_b, (0, 0, 1), np.eye(3), False, 6)
+    assert _turned_outputs.cache_info().hits == hits + 1  # the second turn of model a only
+    _, _, positions = turn_frames(molecule, (0, 0, 1), np.eye(3), False, 6)
+    fresh = evaluate(panel_a.model, centred(molecule).numbers, list(positions))
+    for got, again, want in zip(a1, a2, fresh):
+        assert got.rotated is again.rotated and np.array_equal(got.rotated.forces, want.forces)
+    assert not np.allclose(a1[1].rotated.forces, b[1].rotated.forces)
+
+
+@pytest.mark.slow
+def test_serve_preloads_the_rotation_lab_s_default_models_and_turn():
+    """python -m equiv.serve (make run) leaves the default models and their turn in the server's
+    memos, so the first visitor's rotation lab finds them."""
+    from equiv.serve import preload
+    from equiv.views.rotation_models import _checkpoint_model
+    from equiv.views.rotation_view import _turned_outputs
+
+    _checkpoint_model.cache_clear()
+    _turned_outputs.cache_clear()
+    preload()
+    defaults = RotationSettings()
+    shipped = [s for s in defaults.models if s != "xtb" and model_sources(s, defaults.molecule)[0].kind == "pretrained"]
+    assert shipped and _checkpoint_model.cache_info().currsize == len(shipped)
+    assert _turned_outputs.cache_info().currsize == len([s for s in defaults.models if s != "xtb"])

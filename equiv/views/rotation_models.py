@@ -26,7 +26,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -202,6 +204,18 @@ def load_source(source: ModelSource, numbers: Sequence[int]) -> EnergyModel:
         return build_model(preset, dtype=DTYPE, seed=UNTRAINED_SEED, numbers=tuple(numbers), **overrides)
     if source.path is None:
         raise EquivError(f"{source.label}: no checkpoint file")
-    model = load_checkpoint(source.path, dtype=DTYPE).model
+    try:
+        stat = os.stat(source.path)
+    except OSError:
+        raise EquivError(f"{source.label}: its checkpoint {source.path} is not on this machine") from None
+    model = _checkpoint_model(str(source.path), stat.st_mtime_ns, stat.st_size)
     check_compatible(model, numbers)
     return model
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_model(path: str, mtime_ns: int, size: int) -> EnergyModel:
+    """A checkpoint's float64 model, built once per file version for the whole server (a NequIP
+    build takes about a second; ``python -m equiv.serve`` loads the default molecule's before the
+    first visitor). Shared: callers evaluate it and never change it."""
+    return load_checkpoint(path, dtype=DTYPE).model

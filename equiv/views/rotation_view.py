@@ -11,6 +11,7 @@ view; the models are translation invariant, so this changes none of their output
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from equiv.errors import EquivError
+from equiv.models import EnergyModel
 from equiv.molecules import Molecule
 from equiv.views.rotation_lab import (
     MAX_MODEL_ATOMS,
@@ -40,6 +42,7 @@ from equiv.views.rotation_settings import MIRROR, PANEL_TITLES, RotationSettings
 from equiv.views.scene3d import PanelInfo, arrow_scale, bonds, build_scene, panel_frame, scene_key, verdict
 
 __all__ = [
+    "TURN_FRAMES",
     "Panel",
     "RotationResult",
     "TurnResult",
@@ -219,6 +222,9 @@ class RotationResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+#: Frames of a full turn (10° steps): one batched pass per model for the spin and the error plot.
+TURN_FRAMES = 36
+
 #: Runs the GFN2-xTB reference beside the models: tblite computes in compiled code without the
 #: GIL, so on two cores the reference costs no wall time while the models evaluate (one worker:
 #: at most one reference calculation at a time for the whole server).
@@ -311,8 +317,23 @@ def turn_panel(molecule: Molecule, panel: Panel, axis: Sequence[float], start: n
     if panel.model is None and panel.seconds * n_frames > XTB_TURN_BUDGET_S:
         return f"GFN2-xTB for {n_frames} frames would take about {panel.seconds * n_frames:.0f} s: not computed for the spin"
     _, g, positions = turn_frames(molecule, axis, start, reflect, n_frames)
-    outs = _outputs(panel, centred(molecule).numbers, list(positions))
+    numbers = centred(molecule).numbers
+    if panel.model is None:
+        outs = _outputs(panel, numbers, list(positions))
+    else:
+        frames = np.ascontiguousarray(positions, dtype=np.float64)  # [n_frames, n_atoms, 3]
+        outs = _turned_outputs(panel.model, tuple(int(z) for z in numbers), frames.tobytes(), frames.shape)
     return [compare(panel.base, o, gk) for o, gk in zip(outs, g)]  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=32)
+def _turned_outputs(model: EnergyModel, numbers: tuple[int, ...], positions: bytes, shape: tuple[int, ...]) -> list[Outputs]:
+    """A model's outputs on the frames of a turn (``positions`` ``[n_frames, n_atoms, 3]`` as bytes),
+    kept for the whole server: the rotation lab and the tour draw the same turns, and
+    ``python -m equiv.serve`` computes the default one before the first visitor. Keyed by the model
+    object itself (kept alive by the key), so another model never gets these outputs."""
+    frames = np.frombuffer(positions, dtype=np.float64).reshape(shape)
+    return evaluate(model, numbers, list(frames))
 
 
 def turn(molecule: Molecule, panels: Sequence[Panel], axis: Sequence[float], start: np.ndarray, reflect: bool,

@@ -1,4 +1,4 @@
-"""End-to-end harness: a real ``streamlit run app.py`` driven by Debian's Chromium through Playwright.
+"""End-to-end harness: a real ``streamlit run app.py`` (started as ``make run`` starts it, ``python -m equiv.serve``) driven by Debian's Chromium through Playwright.
 
 Fixtures:
     app_server: base URL of a Streamlit server started on a free localhost port (module scope),
@@ -67,7 +67,7 @@ def free_port() -> int:
 
 
 class StreamlitServer:
-    """A ``streamlit run app.py`` subprocess on a free port."""
+    """A ``python -m equiv.serve`` (``streamlit run app.py`` after preloading) subprocess on a free port."""
 
     def __init__(self, home: Path, env: dict[str, str] | None = None):
         self.port = free_port()
@@ -81,7 +81,7 @@ class StreamlitServer:
         env = {**os.environ, "EQUIV_HOME": str(self.home), **self.extra_env}
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [sys.executable, "-m", "equiv.serve", "--server.port", str(self.port),  # as make run starts it
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"],
             cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -1,0 +1,65 @@
+"""Start the app with its heavy modules already imported: ``make run`` calls
+
+    python -m equiv.serve [STREAMLIT RUN OPTIONS...]     # e.g. --server.port 8501
+
+``streamlit run app.py`` imports nothing of the app until the first browser session runs a page,
+so the first visitor waits for torch, e3nn, plotly and the models' modules to import and for the
+rotation lab's models to build: 3–4 s on a 2-core machine before the rotation lab can draw
+anything, and for their full turn (the error plot). Here the server process does all of that before
+handing over to Streamlit's own command line (``streamlit run``, in this process), so sessions find
+them in ``sys.modules`` and the caches filled. Options after ``python -m equiv.serve`` go to
+``streamlit run`` unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Sequence
+
+from equiv.paths import REPO_ROOT
+
+__all__ = ["preload", "main"]
+
+
+def preload() -> float:
+    """Import what the pages import, load the rotation lab's default models (the default molecule's
+    shipped checkpoints, kept by :func:`equiv.views.rotation_models.load_source`) and compute their
+    default turn (kept by :func:`equiv.views.rotation_view.turn_panel`); returns the seconds."""
+    t0 = time.perf_counter()
+    import plotly.graph_objects  # noqa: F401
+
+    import equiv.views.irreps_figures  # noqa: F401
+    import equiv.views.rotation_view  # noqa: F401  (models, graphs, xTB, the 3D scene)
+    import numpy as np
+
+    from equiv.errors import EquivError
+    from equiv.molecules import load_molecule, load_snapshot
+    from equiv.views.rotation_models import MODEL_SLOTS, model_sources
+    from equiv.views.rotation_settings import RotationSettings
+    from equiv.views.rotation_view import TURN_FRAMES, prepare_panel, turn
+
+    defaults = RotationSettings()
+    molecule = (load_snapshot(defaults.molecule) if defaults.geometry == "snapshot" else None) or load_molecule(defaults.molecule)
+    panels = []
+    for slot in (s for s in defaults.models if s in MODEL_SLOTS):
+        try:
+            panels.append(prepare_panel(slot, model_sources(slot, defaults.molecule)[0], molecule))
+        except EquivError:
+            pass  # the page says why when it shows the panel
+    turn(molecule, panels, defaults.axis, np.eye(3), defaults.reflect, TURN_FRAMES)  # the error plot's turn
+    return time.perf_counter() - t0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    seconds = preload()
+    print(f"equiv: modules imported and e3nn warmed in {seconds:.1f} s; starting Streamlit", flush=True)
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(REPO_ROOT / "app.py"), *args]
+    return int(cli.main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
