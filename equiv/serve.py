@@ -54,7 +54,8 @@ def preload() -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     seconds = preload()
-    print(f"equiv: modules imported and e3nn warmed in {seconds:.1f} s; starting Streamlit", flush=True)
+    print(f"equiv: modules imported, the rotation lab's default models loaded and turned in {seconds:.1f} s; "
+          "starting Streamlit", flush=True)
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(REPO_ROOT / "app.py"), *args]
