@@ -174,7 +174,7 @@ def test_make_run_generates_the_default_data_set_first():
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     generate = next(i for i, line in enumerate(lines) if "equiv data generate --molecule ethanol" in line)
-    streamlit = next(i for i, line in enumerate(lines) if "streamlit run app.py" in line)
+    streamlit = next(i for i, line in enumerate(lines) if "-m equiv.serve" in line)  # streamlit run app.py, preloaded
     assert generate < streamlit and "--if-missing" in lines[generate]
 
 
