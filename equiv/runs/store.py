@@ -56,7 +56,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from equiv.errors import RunError
 from equiv.paths import data_home
@@ -230,6 +230,15 @@ def _number(x: Any) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
+
+
+class _DeadWorker(NamedTuple):
+    """A running run whose worker is gone, as the reaper judged it."""
+
+    pid: int | None
+    heartbeat_at: float | None
+    ends_as: str  # "failed", or "cancelled" when a cancel was requested
+    reason: str
 
 class RunStore:
     """Access to the run database at ``path`` (default :func:`default_store_path`).
@@ -641,10 +650,10 @@ class RunStore:
         this host a run is dead when its process id is not alive (or a zombie) or now belongs to a
         process with another start time; on any host when there was no heartbeat for
         ``stale_after_s`` seconds (default: the ``stale_after_s`` limit)."""
-        return {run_id: reason for run_id, (_, _, _, reason) in self._dead_rows(stale_after_s).items()}
+        return {run_id: dead.reason for run_id, dead in self._dead_rows(stale_after_s).items()}
 
-    def _dead_rows(self, stale_after_s: float | None) -> dict[int, tuple[int | None, float | None, str, str]]:
-        """run id -> (pid, heartbeat, the status it ends with, reason) of the dead running runs."""
+    def _dead_rows(self, stale_after_s: float | None) -> dict[int, "_DeadWorker"]:
+        """The dead running runs by id (see :meth:`dead_workers`)."""
         stale_after_s = self.limits.stale_after_s if stale_after_s is None else stale_after_s
         now, host = time.time(), this_host()
         dead = {}
@@ -664,25 +673,25 @@ class RunStore:
                           "(hung, or its machine is unreachable)")
             if reason is not None:
                 if row["cancel_requested"]:
-                    dead[row["id"]] = (pid, beat, "cancelled", f"cancelled; {reason}")
+                    dead[row["id"]] = _DeadWorker(pid, beat, "cancelled", f"cancelled; {reason}")
                 else:
-                    dead[row["id"]] = (pid, beat, "failed", reason)
+                    dead[row["id"]] = _DeadWorker(pid, beat, "failed", reason)
         return dead
 
     def reap(self, *, stale_after_s: float | None = None) -> list[Run]:
         """End running runs whose worker is gone (:meth:`dead_workers`); returns them. A dead run
         whose cancel was requested ends cancelled, any other failed with the reason."""
         now = time.time()
-        verdicts = [(run_id, *rest) for run_id, rest in self._dead_rows(stale_after_s).items()]
+        verdicts = self._dead_rows(stale_after_s)
         if not verdicts:
             return []
         reaped = []
         with self._write() as conn:
-            for run_id, pid, beat, status, reason in verdicts:
-                cur = conn.execute(
+            for run_id, dead in verdicts.items():
+                cur = conn.execute(  # only if it is still the run that was judged (same pid, same beat)
                     "UPDATE runs SET status = ?, finished_at = ?, error = ? "
                     "WHERE id = ? AND status = 'running' AND pid IS ? AND heartbeat_at IS ?",
-                    (status, now, reason, run_id, pid, beat))
+                    (dead.ends_as, now, dead.reason, run_id, dead.pid, dead.heartbeat_at))
                 if cur.rowcount:
                     reaped.append(self._row(conn, run_id))
         return reaped
