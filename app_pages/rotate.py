@@ -344,7 +344,7 @@ st.dataframe(table_rows(panels, result.comparisons), hide_index=True, width="str
                  REFERENCE_COLUMNS[1]: st.column_config.NumberColumn(format="%.2f"),
              }, key="rot_table")
 st.caption("Errors are ‖f(g·x) − g·f(x)‖ / ‖f(x)‖ over all atoms; ΔE = E(g·x) − E(x). The models run in float64, "
-           "so an equivariant model shows rounding, about 1e-13 (about 1e-7 for checkpoints saved in float32), "
+           "so an equivariant model shows rounding, about 1e-13 (whatever precision its checkpoint was saved in), "
            f"never zero; below {EQUIVARIANT_TOLERANCE:.0e} counts as equivariant."
            + (" With the reference shown: each model's force MAE against GFN2-xTB for the turned molecule "
               "(meV/Å, per component) and the mean cosine between its forces and the reference's (1: same "
