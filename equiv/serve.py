@@ -3,9 +3,9 @@
     python -m equiv.serve [STREAMLIT RUN OPTIONS...]     # e.g. --server.port 8501
 
 ``streamlit run app.py`` imports nothing of the app until the first browser session runs a page,
-so the first visitor waits for torch, e3nn, plotly and the models' modules to import and for the
-rotation lab's models to build: 3–4 s on a 2-core machine before the rotation lab can draw
-anything, and for their full turn (the error plot). Here the server process does all of that before
+so the first visitor waits for torch, e3nn, plotly and the models' modules to import, for the
+rotation lab's models to build and for their full turn (the error plot): 7 s of server time on a
+2-core machine (``bench/rotation_first_render.py``). Here the server process does all of that before
 handing over to Streamlit's own command line (``streamlit run``, in this process), so sessions find
 them in ``sys.modules`` and the caches filled. Options after ``python -m equiv.serve`` go to
 ``streamlit run`` unchanged.
@@ -27,27 +27,25 @@ def preload() -> float:
     shipped checkpoints, kept by :func:`equiv.views.rotation_models.load_source`) and compute their
     default turn (kept by :func:`equiv.views.rotation_view.turn_panel`); returns the seconds."""
     t0 = time.perf_counter()
+    import numpy as np
     import plotly.graph_objects  # noqa: F401
 
     import equiv.views.irreps_figures  # noqa: F401
-    import equiv.views.rotation_view  # noqa: F401  (models, graphs, xTB, the 3D scene)
-    import numpy as np
-
-    from equiv.errors import EquivError
     from equiv.molecules import load_molecule, load_snapshot
     from equiv.views.rotation_models import MODEL_SLOTS, model_sources
     from equiv.views.rotation_settings import RotationSettings
-    from equiv.views.rotation_view import TURN_FRAMES, prepare_panel, turn
+    from equiv.views.rotation_view import TURN_FRAMES, prepare_panel, turn  # models, graphs, xTB, the scene
 
     defaults = RotationSettings()
-    molecule = (load_snapshot(defaults.molecule) if defaults.geometry == "snapshot" else None) or load_molecule(defaults.molecule)
-    panels = []
-    for slot in (s for s in defaults.models if s in MODEL_SLOTS):
-        try:
-            panels.append(prepare_panel(slot, model_sources(slot, defaults.molecule)[0], molecule))
-        except EquivError:
-            pass  # the page says why when it shows the panel
-    turn(molecule, panels, defaults.axis, np.eye(3), defaults.reflect, TURN_FRAMES)  # the error plot's turn
+    try:
+        molecule = (load_snapshot(defaults.molecule) if defaults.geometry == "snapshot" else None) \
+            or load_molecule(defaults.molecule)
+        panels = [prepare_panel(slot, model_sources(slot, defaults.molecule)[0], molecule)
+                  for slot in defaults.models if slot in MODEL_SLOTS]
+        turn(molecule, panels, defaults.axis, np.eye(3), defaults.reflect, TURN_FRAMES)  # the error plot's turn
+    except Exception as exc:  # noqa: BLE001 - a warm-up that fails must not keep the app from starting
+        print(f"equiv: the rotation lab's warm-up failed ({type(exc).__name__}: {exc}); its first visitor "
+              "will wait for it", flush=True)
     return time.perf_counter() - t0
 
 
