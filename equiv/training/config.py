@@ -30,7 +30,8 @@ __all__ = ["TrainConfig", "DEFAULT_LR", "LR_SCHEDULES", "DEFAULT_MAX_TIME_S", "D
 DEFAULT_MAX_TIME_S = 300.0
 #: Learning rate by architecture when none is given: the NequIP recipe's 0.01, except GVP, whose
 #: forces collapsed to zero for good at 0.01 on water (GFN2-xTB, 250 frames; 0.003 reached
-#: 58 meV/Å in 30 s).
+#: 58 meV/Å in 30 s), and at 0.005 too (800 frames, 4,000 cosine steps: 697 meV/Å, the zero-force
+#: error, where 0.003 reached 53).
 DEFAULT_LR = {"nequip": 0.01, "mlp": 0.01, "gvp": 0.003}
 #: The settings table's choices (equiv.run_settings), by name.
 DTYPES = BY_KEY["dtype"].rule.options
