@@ -15,8 +15,6 @@ from equiv.molecules import (
     LIBRARY,
     SUPPORTED_SUFFIXES,
     Molecule,
-    load_molecule,
-    load_snapshot,
     molecule_from_smiles,
     read_molecule_bytes,
 )
@@ -39,6 +37,7 @@ from equiv.views.rotation_settings import (
 from equiv.views.rotation_view import (
     REFERENCE_COLUMNS,
     TURN_FRAMES,
+    library_geometry,
     Panel,
     TurnResult,
     prepare_panel,
@@ -208,12 +207,10 @@ current = state.rot_current
 geometry = state.get("rot_geometry", state.rot_settings.geometry)
 if current["kind"] == "library":
     library_key: str | None = current["key"]
-    snapshot = load_snapshot(library_key) if geometry == "snapshot" else None
-    if snapshot is not None:
-        molecule = snapshot
+    molecule, is_snapshot = library_geometry(library_key, geometry)
+    if is_snapshot:
         shown_as = f"{LIBRARY[library_key].title}, a 500 K GFN2-xTB snapshot in the library orientation"
     else:
-        molecule = load_molecule(library_key)
         shown_as = f"{LIBRARY[library_key].title} (relaxed library geometry)"
         if geometry == "snapshot":
             st.info(f"No snapshot is shipped for {LIBRARY[library_key].title}: showing the library geometry "

@@ -9,7 +9,8 @@ table, the glyph figure and the error figure (from its cached full turn) and, wi
 the error-against-GFN2-xTB figure (from the same turn), each figure validated and written as
 ``st.plotly_chart`` does. The geometry is the page's default, the
 500 K snapshot (``--geometry library`` for the relaxed one). Reports the median and
-90th percentile over random rotations, split into the models and the rest. ``--xtb`` adds the
+90th percentile over random rotations, split into the panels with the scene (``rotate``) and the
+table with the figures. ``--xtb`` adds the
 GFN2-xTB reference panel (not part of the 150 ms budget of the issue: it is physics, not a model).
 """
 
@@ -24,11 +25,10 @@ import plotly.io
 import plotly.tools
 import torch
 
-from equiv.molecules import load_molecule, load_snapshot
 from equiv.views.rotation_figures import error_figure, glyph_figure, reference_figure
 from equiv.views.rotation_models import model_sources
 from equiv.views.rotation_settings import RotationSettings, random_settings
-from equiv.views.rotation_view import prepare_panel, rotate, table_rows, turn
+from equiv.views.rotation_view import library_geometry, prepare_panel, rotate, table_rows, turn
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--common-scale", action="store_true", help="one arrow scale for every panel")
     args = p.parse_args()
 
-    molecule = (load_snapshot(args.molecule) if args.geometry == "snapshot" else None) or load_molecule(args.molecule)
+    molecule, _ = library_geometry(args.molecule, args.geometry)
     ids = ["gvp", "nequip", "mlp"] + (["xtb"] if args.xtb else [])
     t0 = time.perf_counter()
     panels = [prepare_panel(pid, None if pid == "xtb" else model_sources(pid, args.molecule)[0], molecule) for pid in ids]
@@ -81,6 +81,7 @@ def main() -> None:
 def as_the_page_sends(figure) -> str:
     """What ``st.plotly_chart`` does with a figure: validate it again, then write its JSON."""
     return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True), validate=False)
+
 
 if __name__ == "__main__":
     main()

@@ -31,15 +31,13 @@ def preload() -> float:
     import plotly.graph_objects  # noqa: F401
 
     import equiv.views.irreps_figures  # noqa: F401
-    from equiv.molecules import load_molecule, load_snapshot
     from equiv.views.rotation_models import MODEL_SLOTS, model_sources
     from equiv.views.rotation_settings import RotationSettings
-    from equiv.views.rotation_view import TURN_FRAMES, prepare_panel, turn  # models, graphs, xTB, the scene
+    from equiv.views.rotation_view import TURN_FRAMES, library_geometry, prepare_panel, turn  # models, xTB, scene
 
     defaults = RotationSettings()
     try:
-        molecule = (load_snapshot(defaults.molecule) if defaults.geometry == "snapshot" else None) \
-            or load_molecule(defaults.molecule)
+        molecule, _ = library_geometry(defaults.molecule, defaults.geometry)  # as the page picks it
         panels = [prepare_panel(slot, model_sources(slot, defaults.molecule)[0], molecule)
                   for slot in defaults.models if slot in MODEL_SLOTS]
         turn(molecule, panels, defaults.axis, np.eye(3), defaults.reflect, TURN_FRAMES)  # the error plot's turn

@@ -36,12 +36,14 @@ thread count. Check a shipped model with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -108,7 +110,7 @@ def train_one(molecule: str, family: str, data: Path, args: argparse.Namespace, 
         raise SystemExit(f"{data} is not a multi-trajectory data set of the current generator; delete it to regenerate")
     n_train, n_val = blocks[0], min(args.n_val, blocks[1])  # every training frame; validation from trajectory 3
     out = OUT_DIR / f"{molecule}_{family}.pt"
-    trained = OUT_DIR / f".{molecule}_{family}.training.pt"  # moved onto ``out`` by :func:`ship`
+    trained = training_path(molecule, family)  # moved onto ``out`` by :func:`ship`
     command = shlex.join(["python", "scripts/train_pretrained.py", "--molecules", molecule, "--models", family,
                           "--frames", str(args.frames), "--seed", str(args.seed)]
                          + (["--trajectories", str(args.trajectories)] if args.trajectories != 6 else [])
@@ -194,13 +196,27 @@ def repack(molecule: str, family: str) -> None:
     loaded = load_checkpoint(path)
     before = entry["force_mae_mev_per_a"]
     test, weights = store_small(loaded.model, path, loaded.metadata, read_dataset_npz(data))
-    with open(OUT_DIR / ".index.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        index = json.loads((OUT_DIR / "index.json").read_text())
+    with locked_index() as index:
         index[molecule][family] = {**entry, **test, "bytes": path.stat().st_size, "weights": weights}
-        write_index(index)
     print(f"  {molecule} {family}: {weights} weights, test F MAE {before:.1f} -> {test['force_mae_mev_per_a']:.1f} meV/Å, "
           f"{path.stat().st_size / 1024:.0f} kB")
+
+
+def training_path(molecule: str, family: str) -> Path:
+    """Where a model trains before :func:`ship` decides to ship it (hidden, ignored by git)."""
+    return OUT_DIR / f".{molecule}_{family}.training.pt"
+
+
+@contextlib.contextmanager
+def locked_index() -> Iterator[dict]:
+    """The index, read and written back (with index.md) under a lock: several runs of this script,
+    one per core, may train different molecules at once."""
+    with open(OUT_DIR / ".index.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = OUT_DIR / "index.json"
+        index = json.loads(path.read_text()) if path.is_file() else {}
+        yield index
+        write_index(index)
 
 
 def no_better(new: dict, old: dict) -> bool:
@@ -213,14 +229,11 @@ def no_better(new: dict, old: dict) -> bool:
 
 
 def ship(molecule: str, family: str, entry: dict, keep_better: bool) -> None:
-    """Move the freshly trained checkpoint onto the shipped file and record it in the index (under a
-    lock: several runs of this script, one per core, may train different molecules at once). With
+    """Move the freshly trained checkpoint onto the shipped file and record it in the index
+    (:func:`locked_index`). With
     ``keep_better``, a shipped model the new one does not beat (:func:`no_better`) stays."""
-    trained = OUT_DIR / f".{molecule}_{family}.training.pt"
-    with open(OUT_DIR / ".index.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = OUT_DIR / "index.json"
-        index = json.loads(path.read_text()) if path.is_file() else {}
+    trained = training_path(molecule, family)
+    with locked_index() as index:
         old = index.get(molecule, {}).get(family)
         if keep_better and old is not None and no_better(entry, old):
             trained.unlink()
@@ -229,7 +242,6 @@ def ship(molecule: str, family: str, entry: dict, keep_better: bool) -> None:
             return
         trained.replace(OUT_DIR / entry["file"])
         index.setdefault(molecule, {})[family] = entry
-        write_index(index)
 
 
 def write_index(index: dict) -> None:

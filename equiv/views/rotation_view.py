@@ -22,7 +22,7 @@ import numpy as np
 
 from equiv.errors import EquivError
 from equiv.models import EnergyModel
-from equiv.molecules import Molecule
+from equiv.molecules import Molecule, load_molecule, load_snapshot
 from equiv.views.rotation_lab import (
     MAX_MODEL_ATOMS,
     MAX_MODEL_PAIRS,
@@ -49,6 +49,7 @@ __all__ = [
     "REFERENCE_COLUMNS",
     "XTB_TURN_BUDGET_S",
     "centred",
+    "library_geometry",
     "is_identity",
     "prepare_panel",
     "reference_agreement",
@@ -99,6 +100,14 @@ class Panel:
     @property
     def active(self) -> bool:
         return self.base is not None
+
+
+def library_geometry(key: str, geometry: str) -> tuple[Molecule, bool]:
+    """The lab's molecule for library ``key``: its 500 K snapshot when ``geometry`` is
+    ``"snapshot"`` and one is shipped, else the relaxed library geometry; and whether it is the
+    snapshot."""
+    snapshot = load_snapshot(key) if geometry == "snapshot" else None
+    return (snapshot, True) if snapshot is not None else (load_molecule(key), False)
 
 
 def prepare_panel(panel_id: str, source: ModelSource | None, molecule: Molecule) -> Panel:
@@ -317,7 +326,7 @@ def turn_panel(molecule: Molecule, panel: Panel, axis: Sequence[float], start: n
     if panel.model is None and panel.seconds * n_frames > XTB_TURN_BUDGET_S:
         return f"GFN2-xTB for {n_frames} frames would take about {panel.seconds * n_frames:.0f} s: not computed for the spin"
     _, g, positions = turn_frames(molecule, axis, start, reflect, n_frames)
-    numbers = centred(molecule).numbers
+    numbers = molecule.numbers  # centring moves atoms, never renames them
     if panel.model is None:
         outs = _outputs(panel, numbers, list(positions))
     else:
