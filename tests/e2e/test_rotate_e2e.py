@@ -14,8 +14,9 @@ from tests.e2e.conftest import ARTIFACTS, screenshot, wait_for_app
 VIEWER = "molecule_viewer"
 
 
-def viewer_frame(page, renders_above: int = 0, timeout: float = 120):
-    """The viewer's iframe once it has drawn more than ``renders_above`` times."""
+def viewer_frame(page, renders_above: int = 0, timeout: float = 120, server=None):
+    """The viewer's iframe once it has drawn more than ``renders_above`` times (on a timeout: a
+    screenshot, the script's state and the end of ``server``'s log in the message)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for frame in page.frames:
@@ -28,7 +29,13 @@ def viewer_frame(page, renders_above: int = 0, timeout: float = 120):
                 if int(state[0]) > renders_above:
                     return frame
         time.sleep(0.25)
-    raise AssertionError(f"the 3D viewer did not draw (more than {renders_above} times) within {timeout} s")
+    frames = [f.url.split("?")[0] for f in page.frames]
+    state = page.locator("[data-testid='stApp']").get_attribute("data-test-script-state")
+    screenshot(page, "rotate-viewer-timeout")
+    log = server.log_path.read_text(errors="replace")[-3000:] if server is not None else ""
+    raise AssertionError(f"the 3D viewer did not draw (more than {renders_above} times) within {timeout} s; "
+                         f"script {state}, frames {frames}, console errors {getattr(page, 'console_errors', [])}; "
+                         f"server log:\n{log}")
 
 
 def dataset(frame) -> dict:
@@ -50,7 +57,7 @@ def test_rotation_lab_in_chromium(app_server, page):
     page.set_viewport_size({"width": 1600, "height": 2300})  # the whole page in the screenshots
     page.goto(f"{app_server.url}/rotate?molecule=aspirin")
     wait_for_app(page, timeout=180_000)
-    frame = viewer_frame(page)
+    frame = viewer_frame(page, server=app_server)
 
     # 3Dmol.js came from this server, not from a CDN; nothing left localhost.
     info = dataset(frame)

@@ -131,19 +131,26 @@ def test_launch_reload_and_watch_a_run_finish(lab, store, browser):
         run = newest(store)
         assert run.config["max_time_s"] == 6.0 and run.config["n_train"] == 10
         wait_for(lambda: store.epochs(run.id), timeout=120, what="the first epoch")
-        # the link names the run and keeps the form (the browser may get it after the first epoch is stored)
-        wait_for(lambda: f"run={run.id}" in page.url, timeout=60, what="the link to name the run")
-        assert "n_train=10" in page.url
-        page.reload()  # the page holds nothing: it reattaches from the run store
-        wait_for_app(page, timeout=TIMEOUT_MS)
-        wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol")
-        assert store.get(run.id).status == "running"
-        form = page.get_by_role("tabpanel", name="Train one model")
-        box = form.get_by_label("Training structures", exact=True)
-        wait_for(lambda: box.input_value() == "10", timeout=30, what="the form to come back from the link")
-        progress = page.locator("[data-testid='stProgress']")
-        progress.first.wait_for(timeout=TIMEOUT_MS)
-        screenshot(page, "train-running")
+        # The worker waits (SIGSTOP) while the page reloads, so that a loaded machine cannot let the
+        # 6 s run finish first; a paused worker is alive and far from stale_after_s.
+        pid = store.get(run.id).pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # the link names the run and keeps the form (the browser may get it after the first epoch is stored)
+            wait_for(lambda: f"run={run.id}" in page.url, timeout=60, what="the link to name the run")
+            assert "n_train=10" in page.url
+            page.reload()  # the page holds nothing: it reattaches from the run store
+            wait_for_app(page, timeout=TIMEOUT_MS)
+            wait_for_text(page, f"run {run.id} · nequip-l1 on xtb:ethanol")
+            assert store.get(run.id).status == "running"
+            form = page.get_by_role("tabpanel", name="Train one model")
+            box = form.get_by_label("Training structures", exact=True)
+            wait_for(lambda: box.input_value() == "10", timeout=30, what="the form to come back from the link")
+            progress = page.locator("[data-testid='stProgress']")
+            progress.first.wait_for(timeout=TIMEOUT_MS)
+            screenshot(page, "train-running")
+        finally:
+            os.kill(pid, signal.SIGCONT)
         wait_for_text(page, f"Run {run.id} finished: test energy MAE")
         wait_for_app(page, timeout=TIMEOUT_MS)
         page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)

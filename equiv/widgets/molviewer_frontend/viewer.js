@@ -19,6 +19,18 @@
   function send(type, data) {
     window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data || {}), "*");
   }
+  // Say "ready" until the first render message arrives. Streamlit registers its listener for this
+  // iframe in an effect after mounting it; a message posted before then is dropped and the viewer
+  // would wait for ever (seen once on a loaded 2-core CI machine). Another componentReady only makes
+  // Streamlit send the arguments again.
+  let rendered = false;
+  function announceReady(triesLeft) {
+    if (rendered) return;
+    const left = triesLeft === undefined ? 120 : triesLeft;
+    if (left <= 0) return;
+    send("streamlit:componentReady", { apiVersion: 1 });
+    setTimeout(function () { announceReady(left - 1); }, 1000);
+  }
   let lastHeight = -1;
   function fitHeight() {
     const h = Math.ceil(document.getElementById("root").getBoundingClientRect().height) + 4;
@@ -448,6 +460,7 @@
     if (event.source !== window.parent || window.parent === window) return; // only the Streamlit page
     const data = event.data;
     if (!data || data.type !== "streamlit:render") return;
+    rendered = true;
     const args = data.args || {};
     load3Dmol()
       .then(function () {
@@ -458,6 +471,6 @@
   });
   document.getElementById("pause").addEventListener("click", togglePause);
   window.addEventListener("resize", fitHeight);
-  send("streamlit:componentReady", { apiVersion: 1 });
+  announceReady();
   fitHeight();
 })();

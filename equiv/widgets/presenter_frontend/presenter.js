@@ -14,6 +14,16 @@
   function send(type, data) {
     window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data || {}), "*");
   }
+  // Say "ready" until the first render message arrives: Streamlit drops a message posted before it
+  // registered this iframe's listener (see the same loop in molviewer_frontend/viewer.js).
+  let rendered = false;
+  function announceReady(triesLeft) {
+    if (rendered) return;
+    const left = triesLeft === undefined ? 120 : triesLeft;
+    if (left <= 0) return;
+    send("streamlit:componentReady", { apiVersion: 1 });
+    setTimeout(function () { announceReady(left - 1); }, 1000);
+  }
   const state = { step: 1, n: 1, nonce: 0 };
   window.equivPresenter = state;
 
@@ -127,6 +137,7 @@
   window.addEventListener("message", function (event) {
     const data = event.data;
     if (!data || data.type !== "streamlit:render") return;
+    rendered = true;
     const args = data.args || {};
     state.step = Number(args.step) || 1;
     state.n = Number(args.n_steps) || 1;
@@ -135,5 +146,5 @@
     send("streamlit:setFrameHeight", { height: args.hint ? 20 : 0 });
   });
   install();
-  send("streamlit:componentReady", { apiVersion: 1 });
+  announceReady();
 })();
