@@ -17,6 +17,7 @@ from equiv.models import (
     PRESETS,
     CheckpointError,
     build_model,
+    coordinate_statistics,
     load_checkpoint,
     save_checkpoint,
 )
@@ -255,6 +256,32 @@ def test_mlp_refuses_other_molecules(ethanol):
         run(model, [load_molecule("water")], dtype=torch.float32)
     with pytest.raises(EquivError, match="fixed molecule"):
         build_model("mlp")
+
+
+def test_mlp_standardizes_its_inputs(ethanol):
+    """The network sees (centred x − input_mean) / input_std: with input_mean = −centred x (std 1)
+    ethanol looks like ethanol stretched to twice its size to the plain MLP, and so does std ½."""
+    x = ethanol.positions - ethanol.positions.mean(axis=0)  # [9, 3] Å
+    plain = build_model("mlp", dtype=torch.float64, numbers=ethanol.numbers, seed=4)
+    stretched = run(plain, [ethanol.with_positions(2 * ethanol.positions)])["energy"].item()
+    shifted = build_model("mlp", dtype=torch.float64, numbers=ethanol.numbers, seed=4,
+                          input_mean=tuple((-x).reshape(-1).tolist()), input_std=(1.0,) * 27)
+    halved = build_model("mlp", dtype=torch.float64, numbers=ethanol.numbers, seed=4, input_std=(0.5,) * 27)
+    assert run(shifted, [ethanol])["energy"].item() == pytest.approx(stretched, abs=1e-12)
+    assert run(halved, [ethanol])["energy"].item() == pytest.approx(stretched, abs=1e-12)
+    assert run(plain, [ethanol])["energy"].item() != pytest.approx(stretched, abs=1e-6)
+
+
+def test_mlp_input_statistics_are_checked_and_measured(ethanol):
+    with pytest.raises(EquivError, match="input_mean needs 3 × 9 values"):
+        build_model("mlp", numbers=ethanol.numbers, input_mean=(0.0,) * 3)
+    with pytest.raises(EquivError, match="input_std must be positive"):
+        build_model("mlp", numbers=ethanol.numbers, input_std=(0.0,) * 27)
+    frames = ethanol.positions[None] + np.random.default_rng(0).normal(0, 0.1, (50, 9, 3)) + [5.0, 0, 0]  # moved
+    stats = coordinate_statistics(frames)
+    centred = ethanol.positions - ethanol.positions.mean(axis=0)
+    assert np.allclose(stats["input_mean"], centred.reshape(-1), atol=0.06)  # centring removed the shift
+    assert all(0.05 < s < 0.15 for s in stats["input_std"])
 
 
 def test_registry_paper_configuration():

@@ -21,7 +21,7 @@ from equiv.data import generate_xtb_dataset, load_splits, write_dataset_npz, def
 from equiv.errors import TrainingError
 from equiv.graphs import AtomsBatch
 from equiv.jobs.train import create_train_run, execute_run
-from equiv.models import build_model, load_checkpoint
+from equiv.models import build_model, coordinate_statistics, load_checkpoint
 from equiv.runs import RunStore
 from equiv.training import (
     FrameTensors,
@@ -217,6 +217,10 @@ def test_generated_xtb_data_with_the_mlp_through_the_executor():
     assert [e.epoch for e in store.epochs(run.id)] == [1, 2, 3]
     assert store.epochs(run.id)[0].extra["val_loss"] > 0
     assert os.path.isfile(record.checkpoint_path) and load_checkpoint(record.checkpoint_path).metadata["run_id"] == run.id
+    # the MLP standardizes its inputs with the training frames' statistics
+    config = load_checkpoint(record.checkpoint_path).model.config
+    expected = coordinate_statistics(load_splits("xtb:water", 20, 6, record.config["seed"]).train.positions)
+    assert np.allclose(config.input_mean, expected["input_mean"]) and np.allclose(config.input_std, expected["input_std"])
 
 
 # -- stopping and failing ------------------------------------------------------------------------

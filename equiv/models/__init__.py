@@ -14,7 +14,7 @@ from equiv.models.checkpoint import (
     save_checkpoint,
 )
 from equiv.models.gvp import GVP, GVPConfig, GVPLayerNorm, GVPModel
-from equiv.models.mlp import CoordinateMLP, MLPConfig
+from equiv.models.mlp import CoordinateMLP, MLPConfig, coordinate_statistics
 from equiv.models.nequip import NequIP, NequIPConfig
 from equiv.models.radial import BesselBasis, PolynomialCutoff, RadialEmbedding
 from equiv.models.registry import ARCHITECTURES, PRESETS, build_model, model_from_config
@@ -28,6 +28,7 @@ __all__ = [
     "BesselBasis",
     "CheckpointError",
     "CoordinateMLP",
+    "coordinate_statistics",
     "EnergyModel",
     "GVPConfig",
     "GVPLayerNorm",

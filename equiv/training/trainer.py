@@ -34,7 +34,7 @@ import torch
 
 from equiv.data import Splits, load_splits
 from equiv.errors import TrainingError
-from equiv.models import ARCHITECTURES, PRESETS, EnergyModel, build_model, model_from_config, save_checkpoint
+from equiv.models import ARCHITECTURES, PRESETS, EnergyModel, build_model, coordinate_statistics, model_from_config, save_checkpoint
 from equiv.training.batching import FrameTensors
 from equiv.training.config import TrainConfig
 from equiv.training.device import (
@@ -297,6 +297,9 @@ class Trainer:
         options = _model_options(c)
         if "avg_num_neighbors" in config_class.__dataclass_fields__ and "avg_num_neighbors" not in options:
             options["avg_num_neighbors"] = max(1.0, round(train.mean_neighbors(), 4))
+        augmented = options.get("augment_rotations", preset.overrides.get("augment_rotations", False))
+        if "input_mean" in config_class.__dataclass_fields__ and "input_mean" not in options and not augmented:
+            options.update(coordinate_statistics(splits.train.positions))  # the MLP's standardized inputs
         model = build_model(c.model, dtype=dtype, seed=c.seed, numbers=splits.train.numbers, **options)
         counts = species_counts(splits.train.numbers, model.species)  # [n_species]
         shift = species_energy_shift(np.tile(counts, (splits.train.n_frames, 1)), splits.train.energies)
