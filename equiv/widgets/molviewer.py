@@ -21,6 +21,8 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
+from equiv.widgets.registration import registered
+
 __all__ = ["CDN_URL", "FRONTEND_DIR", "LOCAL_3DMOL", "THREEDMOL_VERSION", "local_3dmol_installed", "molecule_viewer"]
 
 FRONTEND_DIR = Path(__file__).resolve().parent / "molviewer_frontend"
@@ -42,4 +44,4 @@ def local_3dmol_installed() -> bool:
 
 def molecule_viewer(scene: dict, key: str) -> Any:
     """Show ``scene`` (from :mod:`equiv.views.scene3d`) in the viewer with this ``key``."""
-    return _component(scene=scene, key=key, default=None)
+    return registered(_component)(scene=scene, key=key, default=None)

@@ -14,6 +14,8 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
+from equiv.widgets.registration import registered
+
 __all__ = ["PRESENTER_DIR", "presenter_keys", "PRESENTER_CSS"]
 
 PRESENTER_DIR = Path(__file__).resolve().parent / "presenter_frontend"
@@ -34,4 +36,4 @@ PRESENTER_CSS = """
 
 def presenter_keys(step: int, n_steps: int, key: str, hint: str = "") -> Any:
     """Listen for the presenter keys; the value after a press is ``{"step": target, "nonce": str}``."""
-    return _component(step=step, n_steps=n_steps, hint=hint, key=key, default=None)
+    return registered(_component)(step=step, n_steps=n_steps, hint=hint, key=key, default=None)
