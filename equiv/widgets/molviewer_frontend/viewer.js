@@ -20,8 +20,9 @@
     window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data || {}), "*");
   }
   // Say "ready" until the first render message arrives. Streamlit registers its listener for this
-  // iframe in an effect after mounting it; a message posted before then is dropped and the viewer
-  // would wait for ever (seen once on a loaded 2-core CI machine). Another componentReady only makes
+  // iframe in an effect after mounting it; a message posted before then would be dropped and the
+  // viewer would wait for ever (a guard: the blank viewers seen in loaded e2e runs turned out to be
+  // a 404 for this file, see equiv/widgets/registration.py). Another componentReady only makes
   // Streamlit send the arguments again.
   let rendered = false;
   function announceReady(triesLeft) {
